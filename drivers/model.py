@@ -1,0 +1,202 @@
+"""The gateway's data model: what every device driver produces.
+
+Frozen dataclasses only; no I/O. Units are UCUM codes; NaN means "not computable"
+or "the device said it has no value". Each quantity carries its LOINC code (when one
+exists) and its IEEE 11073-10101 MDC code, so exports (FHIR, MQTT) never guess.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, slots=True)
+class QuantitySpec:
+    """Codes and unit of one measured quantity."""
+
+    key: str  # stable machine name, used in APIs and the store
+    ucum: str  # UCUM unit code
+    mdc_code: int  # IEEE 11073-10101 code: partition << 16 | term code
+    mdc_ref: str  # IEEE 11073-10101 reference id
+    loinc: str | None  # LOINC code, None where LOINC has none
+    label_nb: str
+    label_en: str
+
+
+class Quantity(enum.Enum):
+    """Quantities the gateway knows. Values carry the codes (see QuantitySpec)."""
+
+    # Pulse oximetry (IEEE 11073-10404 / LOINC 59408-5, 8889-8)
+    SPO2 = QuantitySpec("spo2", "%", 150456, "MDC_PULS_OXIM_SAT_O2", "59408-5",
+                        "Oksygenmetning", "Oxygen saturation")
+    PULSE_RATE = QuantitySpec("pulse_rate", "/min", 149530, "MDC_PULS_OXIM_PULS_RATE", "8889-8",
+                              "Puls", "Pulse rate")
+    PLETH = QuantitySpec("pleth", "1", 150452, "MDC_PULS_OXIM_PLETH", None,
+                         "Pletysmogram", "Plethysmogram")
+    # Blood pressure (IEEE 11073-10407)
+    BP_SYSTOLIC = QuantitySpec("bp_systolic", "mm[Hg]", 150021, "MDC_PRESS_BLD_NONINV_SYS",
+                               "8480-6", "Systolisk blodtrykk", "Systolic blood pressure")
+    BP_DIASTOLIC = QuantitySpec("bp_diastolic", "mm[Hg]", 150022, "MDC_PRESS_BLD_NONINV_DIA",
+                                "8462-4", "Diastolisk blodtrykk", "Diastolic blood pressure")
+    BP_MEAN = QuantitySpec("bp_mean", "mm[Hg]", 150023, "MDC_PRESS_BLD_NONINV_MEAN",
+                           "8478-0", "Middelblodtrykk", "Mean arterial pressure")
+    # ECG
+    HEART_RATE = QuantitySpec("heart_rate", "/min", 147842, "MDC_ECG_HEART_RATE", "8867-4",
+                              "Hjertefrekvens", "Heart rate")
+    # General
+    BODY_TEMPERATURE = QuantitySpec("body_temperature", "Cel", 150364, "MDC_TEMP_BODY", "8310-5",
+                                    "Kroppstemperatur", "Body temperature")
+    BODY_WEIGHT = QuantitySpec("body_weight", "kg", 188736, "MDC_MASS_BODY_ACTUAL", "29463-7",
+                               "Kroppsvekt", "Body weight")
+    RESPIRATION_RATE = QuantitySpec("respiration_rate", "/min", 151562, "MDC_RESP_RATE",
+                                    "9279-1", "Respirasjonsfrekvens", "Respiration rate")
+
+    @property
+    def spec(self) -> QuantitySpec:
+        """The codes and unit of this quantity."""
+        return self.value  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_key(cls, key: str) -> Quantity:
+        """Look a quantity up by its stable key."""
+        for q in cls:
+            if q.spec.key == key:
+                return q
+        raise KeyError(key)
+
+
+class QualityFlag(enum.IntFlag):
+    """What the device (or the gateway) says about the trustworthiness of a value."""
+
+    NONE = 0
+    SENSOR_DISCONNECTED = 1 << 0  # sensor off the patient or unplugged
+    ARTIFACT = 1 << 1  # motion or other artifact detected
+    OUT_OF_TRACK = 1 << 2  # device lost the signal; value may be stale
+    SENSOR_ALARM = 1 << 3  # device flags the sensor as not giving usable data
+    LOW_PERFUSION = 1 << 4  # weak pulse signal (Nonin red perfusion)
+    MARGINAL_PERFUSION = 1 << 5  # marginal pulse signal (Nonin yellow perfusion)
+    MISSING = 1 << 6  # device sent its "no value" code; value is NaN
+    DEVICE_CLOCK_NOT_SET = 1 << 7  # device timestamp cannot be trusted
+    GAP_BEFORE = 1 << 8  # samples or frames were lost just before this value
+
+    def names(self) -> list[str]:
+        """Lower-case names of the set flags, for JSON."""
+        return [f.name.lower() for f in QualityFlag if f and f in self and f.name]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveTime:
+    """When the gateway received something: wall clock (for people) and monotonic (for maths)."""
+
+    wall_s: float  # seconds since the Unix epoch
+    monotonic_s: float  # time.monotonic()
+
+    @classmethod
+    def now(cls) -> ReceiveTime:
+        """The current time on both clocks."""
+        return cls(time.time(), time.monotonic())
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One numeric value from one device."""
+
+    quantity: Quantity
+    value: float  # NaN when the device sent its "no value" code
+    unit: str  # UCUM
+    device_id: str
+    received: ReceiveTime
+    device_time: datetime | None = None  # the device's own timestamp, if it sends one
+    device_clock_set: bool = True  # False: device_time is from an unset clock
+    quality: QualityFlag = QualityFlag.NONE
+
+    def __post_init__(self) -> None:
+        if self.unit != self.quantity.spec.ucum:
+            raise ValueError(
+                f"unit {self.unit!r} does not match {self.quantity.name} "
+                f"(expected UCUM {self.quantity.spec.ucum!r})"
+            )
+        if self.device_time is not None and self.device_time.tzinfo is None:
+            raise ValueError("device_time must be timezone-aware")
+
+    @property
+    def is_missing(self) -> bool:
+        """True when there is no value (NaN)."""
+        return math.isnan(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBlock:
+    """A block of waveform samples: ``values[sample, channel]`` in ``unit``.
+
+    ``first_index`` counts samples since the device stream started, so a gap between
+    two blocks is visible (next.first_index > prev.first_index + prev.n_samples).
+    """
+
+    quantity: Quantity
+    device_id: str
+    channels: tuple[str, ...]
+    fs_hz: float
+    first_index: int
+    values: NDArray[np.float64]
+    unit: str
+    received: ReceiveTime
+    quality: QualityFlag = QualityFlag.NONE
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2 or self.values.shape[1] != len(self.channels):
+            raise ValueError(
+                f"values shape {self.values.shape} does not fit {len(self.channels)} channels"
+            )
+        if not self.fs_hz > 0:
+            raise ValueError(f"fs_hz must be > 0, got {self.fs_hz}")
+        if self.first_index < 0:
+            raise ValueError(f"first_index must be >= 0, got {self.first_index}")
+        self.values.flags.writeable = False
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples per channel."""
+        return int(self.values.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """Bluetooth Device Information Service fields (or what a serial device tells)."""
+
+    manufacturer: str | None = None
+    model_number: str | None = None
+    serial_number: str | None = None
+    hardware_revision: str | None = None
+    firmware_revision: str | None = None
+    software_revision: str | None = None
+    system_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """Connection and link health of one device, as the gateway sees it."""
+
+    device_id: str
+    kind: str
+    uri: str
+    connected: bool = False
+    battery_pct: float = math.nan
+    last_seen_wall_s: float = math.nan
+    frames_ok: int = 0
+    frames_dropped: int = 0
+    bytes_dropped: int = 0
+    reconnects: int = 0
+    last_error: str | None = None
+    info: DeviceInfo = field(default_factory=DeviceInfo)
+
+
+DeviceEvent = Measurement | SampleBlock | DeviceInfo
+"""What a device driver yields."""

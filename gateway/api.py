@@ -1,0 +1,190 @@
+"""HTTP and WebSocket API (FastAPI). Everything but /healthz needs the kiosk token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+from starlette.websockets import WebSocketDisconnect
+
+from gateway.auth import COOKIE_NAME, KioskAuth, require_kiosk, websocket_allowed
+from gateway.health import GatewayContext
+from gateway.live import SCHEMA_VERSION, status_dict
+
+logger = logging.getLogger(__name__)
+
+UI_FILES = {  # name -> media type; only these are served
+    "kiosk.html": "text/html; charset=utf-8",
+    "kiosk.js": "text/javascript; charset=utf-8",
+    "kiosk.css": "text/css; charset=utf-8",
+    "i18n.js": "text/javascript; charset=utf-8",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+LIVE_BATCH_MAX = 64
+
+
+def get_context(request: Request) -> GatewayContext:
+    """The running gateway's context."""
+    ctx: GatewayContext = request.app.state.context
+    return ctx
+
+
+ContextDep = Annotated[GatewayContext, Depends(get_context)]
+
+
+class DeviceOut(BaseModel):
+    """A device's status (see docs/api.md)."""
+
+    id: str
+    kind: str
+    uri: str
+    label: str
+    connected: bool
+    battery_pct: float | None
+    last_seen_s: float | None
+    frames_ok: int
+    frames_dropped: int
+    bytes_dropped: int
+    reconnects: int
+    last_error: str | None
+    info: dict[str, str | None]
+
+
+def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
+    """The FastAPI application for a running gateway."""
+    app = FastAPI(
+        title="Helserom Gateway",
+        version="0.1.0",
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )
+    app.state.context = context
+    app.state.auth = auth
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(ctx: ContextDep) -> JSONResponse:
+        """Gateway, loop and device health. The only route without authentication."""
+        body = ctx.health()
+        return JSONResponse(body, status_code=200 if body["status"] != "failing" else 503)
+
+    @app.get("/login", include_in_schema=False)
+    async def login(token: Annotated[str, Query(max_length=200)] = "") -> Response:
+        if not auth.valid(token):
+            return HTMLResponse(_LOGIN_REFUSED, status_code=401)
+        response = RedirectResponse("/kiosk/", status_code=303)
+        response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict", path="/")
+        return response
+
+    protected = APIRouter(dependencies=[Depends(require_kiosk)])
+
+    @protected.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/kiosk/", status_code=303)
+
+    @protected.get("/kiosk/", include_in_schema=False)
+    async def kiosk() -> Response:
+        return _ui_file("kiosk.html")
+
+    @protected.get("/ui/{name}", include_in_schema=False)
+    async def ui_file(name: str) -> Response:
+        return _ui_file(name)
+
+    @protected.get("/api/v1/devices", response_model=list[DeviceOut], tags=["devices"])
+    async def devices(ctx: ContextDep) -> list[dict[str, Any]]:
+        """Every configured device: connection, link counters (frames ok/dropped), identity."""
+        out = []
+        for slot, status in zip(ctx.pipeline.slots.values(), ctx.pipeline.statuses(), strict=True):
+            out.append({**status_dict(status), "label": slot.label})
+        return out
+
+    @protected.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @protected.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Helserom Gateway API")
+
+    app.include_router(protected)
+
+    @app.websocket("/api/v1/live")
+    async def live(ws: WebSocket) -> None:
+        """Stream of live messages (docs/api.md): hello, then measurement/waveform/status."""
+        if not websocket_allowed(ws):
+            await ws.close(code=4401, reason="authentication or origin refused")
+            return
+        ctx: GatewayContext = ws.app.state.context
+        await ws.accept()
+        with ctx.hub.subscribe() as queue:
+            await ws.send_json({
+                "type": "hello",
+                "schema": SCHEMA_VERSION,
+                "site": ctx.settings.gateway.site,
+                "room": ctx.settings.gateway.room,
+                "language": ctx.settings.gateway.language,
+                "sent_s": time.time(),
+                "devices": [
+                    {**status_dict(s), "label": slot.label}
+                    for slot, s in zip(
+                        ctx.pipeline.slots.values(), ctx.pipeline.statuses(), strict=True
+                    )
+                ],
+            })
+            receiver = asyncio.ensure_future(ws.receive())
+            try:
+                while True:
+                    getter = asyncio.ensure_future(queue.get_batch(LIVE_BATCH_MAX))
+                    done, _ = await asyncio.wait(
+                        {getter, receiver}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if receiver in done:
+                        getter.cancel()
+                        message = receiver.result()
+                        if message["type"] == "websocket.disconnect":
+                            return
+                        receiver = asyncio.ensure_future(ws.receive())  # ignore client chatter
+                        continue
+                    for msg in getter.result():
+                        await ws.send_json({**msg, "sent_s": time.time()})
+            except WebSocketDisconnect:
+                return
+            finally:
+                receiver.cancel()
+
+    return app
+
+
+def _ui_file(name: str) -> Response:
+    if name not in UI_FILES:
+        raise HTTPException(404, "not found")
+    data = resources.files("gateway.ui").joinpath(name).read_bytes()
+    return Response(data, media_type=UI_FILES[name], headers={"Cache-Control": "no-cache"})
+
+
+_LOGIN_REFUSED = """<!doctype html><html lang="nb"><meta charset="utf-8">
+<title>Ugyldig lenke</title><body style="font-family:sans-serif;font-size:1.3rem;margin:2rem">
+<h1>Lenken er ugyldig eller utløpt</h1>
+<p>Start kiosken på nytt, eller be IT om en ny innloggingslenke.</p>
+<p lang="en"><i>This link is invalid or has expired. Restart the kiosk or ask IT for a new
+login link.</i></p></body></html>"""

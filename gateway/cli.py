@@ -1,0 +1,102 @@
+"""The ``helserom`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from drivers.codecs import describe
+from drivers.errors import CodecError
+from gateway import settings as settings_mod
+
+app = typer.Typer(
+    name="helserom", help="Helserom Gateway: the health room's edge software.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Work with config files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file (see config/gateway.toml)")
+]
+EXIT_CONFIG = 2
+
+
+def _load_or_exit(path: Path | None) -> settings_mod.Settings:
+    try:
+        return settings_mod.load(path)
+    except settings_mod.ConfigError as exc:
+        for line in exc.problems:
+            typer.echo(f"{exc.path}: {line}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def run(config: ConfigOpt = None) -> None:
+    """Start the gateway (and the simulated room when [sim] is enabled)."""
+    from gateway.runtime import serve
+
+    cfg = _load_or_exit(config)
+    _setup_logging(cfg.gateway.log_level)
+
+    def ready(url: str) -> None:
+        typer.echo(f"Helserom Gateway kjører / is running. Kiosk: {url}", err=False)
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(serve(cfg, on_ready=ready))
+    except OSError as exc:
+        typer.echo(f"error: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="config file to check")]) -> None:
+    """Exit 0 if FILE is a valid config; else print each problem (key, value, expected), exit 2."""
+    _load_or_exit(file)
+    typer.echo(f"{file}: ok")
+
+
+@app.command()
+def decode(
+    codec: Annotated[str, typer.Argument(help="codec name, e.g. serial.nonin2")],
+    hex_bytes: Annotated[str, typer.Argument(metavar="HEX", help="bytes in hex (spaces allowed)")],
+) -> None:
+    """Decode bytes with a device codec and print JSON (exit 2 with a one-line error)."""
+    try:
+        data = bytes.fromhex(hex_bytes.replace(":", " ").replace("0x", " "))
+    except ValueError as exc:
+        typer.echo(f"error: HEX is not hexadecimal: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        result = describe(codec, data)
+    except CodecError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # never a traceback, whatever the bytes
+        typer.echo(f"error: internal decoder error ({type(exc).__name__}: {exc})", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(result, ensure_ascii=False, allow_nan=False, default=str))
+
+
+@app.command()
+def sim(config: ConfigOpt = None) -> None:
+    """Run only the simulated room of a config's [sim] section, until Ctrl-C."""
+    from gateway.simroom import run_sim_forever
+
+    cfg = _load_or_exit(config)
+    _setup_logging(cfg.gateway.log_level)
+    asyncio.run(run_sim_forever(cfg.sim))

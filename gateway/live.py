@@ -1,0 +1,113 @@
+"""The live hub: fan-out of stored events to WebSocket clients, and the message schema (v1).
+
+Messages are JSON objects with ``type`` in {hello, measurement, waveform, status}. Times are
+Unix seconds from the gateway clock; ``received_s`` says when the gateway got the value so a
+page can show its age. Documented in docs/api.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from drivers.model import DeviceStatus, Measurement, SampleBlock
+from gateway.queues import DropOldestQueue
+
+SCHEMA_VERSION = 1
+Message = dict[str, Any]
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 6)
+
+
+def measurement_message(m: Measurement) -> Message:
+    """A stored measurement as a live message."""
+    spec = m.quantity.spec
+    return {
+        "type": "measurement",
+        "device_id": m.device_id,
+        "quantity": spec.key,
+        "value": _num(m.value),
+        "unit": spec.ucum,
+        "loinc": spec.loinc,
+        "mdc": spec.mdc_ref,
+        "received_s": m.received.wall_s,
+        "device_time": m.device_time.isoformat() if m.device_time else None,
+        "device_clock_set": m.device_clock_set,
+        "quality": m.quality.names(),
+    }
+
+
+def waveform_message(b: SampleBlock) -> Message:
+    """A stored sample block as a live message (data channel-major)."""
+    return {
+        "type": "waveform",
+        "device_id": b.device_id,
+        "quantity": b.quantity.spec.key,
+        "channels": list(b.channels),
+        "fs_hz": b.fs_hz,
+        "first_index": b.first_index,
+        "unit": b.unit,
+        "received_s": b.received.wall_s,
+        "quality": b.quality.names(),
+        "data": [[round(float(v), 3) for v in b.values[:, c]] for c in range(len(b.channels))],
+    }
+
+
+def status_dict(s: DeviceStatus) -> dict[str, Any]:
+    """A device status as JSON (also the body of /api/v1/devices items)."""
+    return {
+        "id": s.device_id,
+        "kind": s.kind,
+        "uri": s.uri,
+        "connected": s.connected,
+        "battery_pct": _num(s.battery_pct),
+        "last_seen_s": _num(s.last_seen_wall_s),
+        "frames_ok": s.frames_ok,
+        "frames_dropped": s.frames_dropped,
+        "bytes_dropped": s.bytes_dropped,
+        "reconnects": s.reconnects,
+        "last_error": s.last_error,
+        "info": {k: getattr(s.info, k) for k in type(s.info).__slots__},
+    }
+
+
+def status_message(s: DeviceStatus) -> Message:
+    """A device status change as a live message."""
+    return {"type": "status", "device": status_dict(s)}
+
+
+class LiveHub:
+    """Subscribers each get a bounded drop-oldest queue; a slow client never slows the room."""
+
+    def __init__(self, queue_size: int) -> None:
+        self.queue_size = queue_size
+        self._subscribers: set[DropOldestQueue[Message]] = set()
+        self.published = 0
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def dropped(self) -> int:
+        return sum(q.dropped for q in self._subscribers)
+
+    def publish(self, message: Message) -> None:
+        """Send a message to every subscriber (never blocks)."""
+        self.published += 1
+        for queue in self._subscribers:
+            queue.put_nowait(message)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[DropOldestQueue[Message]]:
+        """A queue of messages for one client, removed when the block exits."""
+        queue: DropOldestQueue[Message] = DropOldestQueue(self.queue_size)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)

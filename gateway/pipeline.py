@@ -1,0 +1,176 @@
+"""The pipeline: device runners → bounded queue → store (fsync) → live hub.
+
+Each device runs in its own task and restarts with exponential backoff when its link
+drops; the writer batches what is queued into one transaction and publishes only what
+is on disk. On shutdown the writer drains the queue before it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+from drivers.devices import Device
+from drivers.errors import DriverError, PortGoneError
+from drivers.model import DeviceEvent, DeviceInfo, DeviceStatus, Measurement, SampleBlock
+from gateway.live import LiveHub, measurement_message, status_message, waveform_message
+from gateway.queues import DropOldestQueue
+from gateway.settings import PipelineSettings
+from gateway.store import Store, StoredEvent
+
+logger = logging.getLogger(__name__)
+
+WRITE_BATCH_MAX = 256
+STATUS_INTERVAL_S = 0.5
+
+
+@dataclass(slots=True)
+class _Tagged:
+    device_id: str
+    event: DeviceEvent
+
+
+@dataclass(slots=True)
+class DeviceSlot:
+    """One configured device and what the gateway knows of its link."""
+
+    device: Device
+    label: str = ""
+    port_open: bool = False
+    reconnects: int = 0
+    last_error: str | None = None
+    last_seen_wall_s: float = math.nan
+    published: DeviceStatus | None = None
+
+    def status(self, silence_timeout_s: float) -> DeviceStatus:
+        """The device's status now; connected means port open and data within the timeout."""
+        c = self.device.counters
+        fresh = time.monotonic() - c.last_rx_monotonic_s <= silence_timeout_s
+        return DeviceStatus(
+            device_id=self.device.device_id,
+            kind=self.device.kind,
+            uri=str(self.device.uri),
+            connected=self.port_open and fresh,
+            last_seen_wall_s=self.last_seen_wall_s,
+            frames_ok=c.frames_ok,
+            frames_dropped=c.frames_dropped,
+            bytes_dropped=c.bytes_dropped,
+            reconnects=self.reconnects,
+            last_error=self.last_error if not (self.port_open and fresh) else None,
+            info=self.device.info,
+        )
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters for /healthz."""
+
+    batches_written: int = 0
+    events_written: int = 0
+    write_errors: int = 0
+    last_write_s: float = math.nan
+    device_restarts: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Owns the device slots, the event queue and the writer."""
+
+    def __init__(
+        self, settings: PipelineSettings, store: Store, hub: LiveHub, slots: list[DeviceSlot]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.hub = hub
+        self.slots = {s.device.device_id: s for s in slots}
+        self.queue: DropOldestQueue[_Tagged] = DropOldestQueue(settings.device_queue_size)
+        self.stats = PipelineStats()
+
+    def statuses(self) -> list[DeviceStatus]:
+        """Every device's status now."""
+        return [s.status(self.settings.silence_timeout_s) for s in self.slots.values()]
+
+    async def run_device(self, slot: DeviceSlot) -> None:
+        """Read one device forever: reconnect with backoff, never let an error escape."""
+        device = slot.device
+        backoff_s = self.settings.restart_backoff_initial_s
+        while True:
+            try:
+                async for event in device.stream():
+                    if not slot.port_open:
+                        slot.port_open = True
+                        backoff_s = self.settings.restart_backoff_initial_s
+                        logger.info("%s: receiving from %s", device.device_id, device.uri)
+                    slot.last_seen_wall_s = time.time()
+                    self.queue.put_nowait(_Tagged(device.device_id, event))
+                raise PortGoneError(f"{device.uri}: stream ended")
+            except DriverError as exc:
+                if slot.port_open or slot.last_error != str(exc):
+                    logger.warning("%s: %s", device.device_id, exc)
+                slot.last_error = str(exc)
+            except Exception as exc:  # a bug in a driver must not stop the room
+                logger.exception("%s: driver failed", device.device_id)
+                slot.last_error = f"internal error: {exc!r}"
+            if slot.port_open:
+                slot.port_open = False
+                slot.reconnects += 1
+            self.stats.device_restarts += 1
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, self.settings.restart_backoff_max_s)
+
+    async def run_writer(self) -> None:
+        """Store every queued event, then publish it. Drains the queue when cancelled."""
+        try:
+            while True:
+                batch = await self.queue.get_batch(WRITE_BATCH_MAX)
+                await self._write_and_publish(batch)
+        finally:
+            rest = self.queue.drain_nowait()
+            if rest:
+                # Shielded: the process is stopping, but what was received must reach the disk.
+                await asyncio.shield(self._write_and_publish(rest))
+                logger.info("drained %d queued events to the store at shutdown", len(rest))
+
+    async def _write_and_publish(self, batch: list[_Tagged]) -> None:
+        stored: list[StoredEvent] = []
+        for tagged in batch:
+            ev = tagged.event
+            stored.append((tagged.device_id, ev) if isinstance(ev, DeviceInfo) else ev)
+        try:
+            await self.store.write(stored)
+        except Exception:
+            self.stats.write_errors += 1
+            logger.exception("store write failed; %d events not stored", len(stored))
+            raise
+        self.stats.batches_written += 1
+        self.stats.events_written += len(stored)
+        self.stats.last_write_s = time.time()
+        for tagged in batch:
+            ev = tagged.event
+            if isinstance(ev, Measurement):
+                self.hub.publish(measurement_message(ev))
+            elif isinstance(ev, SampleBlock):
+                self.hub.publish(waveform_message(ev))
+
+    async def run_status(self) -> None:
+        """Publish device status when it changes (checked every 0.5 s)."""
+        while True:
+            for slot in self.slots.values():
+                status = slot.status(self.settings.silence_timeout_s)
+                # last_seen changes every packet; publish for anything else, or every ~5 s.
+                previous = slot.published
+                changed = previous is None or replace(
+                    status, last_seen_wall_s=previous.last_seen_wall_s
+                ) != previous or status.last_seen_wall_s - previous.last_seen_wall_s > 5
+                if changed:
+                    if previous is not None and previous.connected != status.connected:
+                        logger.info(
+                            "%s: %s", status.device_id,
+                            "connected" if status.connected else "disconnected",
+                        )
+                    slot.published = status
+                    self.hub.publish(status_message(status))
+            await asyncio.sleep(STATUS_INTERVAL_S)

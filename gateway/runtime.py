@@ -1,0 +1,129 @@
+"""The supervisor: builds the gateway from settings and owns every task in one TaskGroup.
+
+SIGTERM/SIGINT: the server stops accepting, device tasks are cancelled, the writer drains
+what was queued to the store, the simulated room (if any) removes its ptys and sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable, Generator
+from contextlib import AsyncExitStack
+
+import uvicorn
+
+from drivers.devices import open_device
+from gateway.api import create_app
+from gateway.auth import KioskAuth
+from gateway.health import GatewayContext, LoopMonitor
+from gateway.live import LiveHub
+from gateway.pipeline import DeviceSlot, Pipeline
+from gateway.settings import Settings
+from gateway.simroom import start_sim_room
+from gateway.store import Store
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 3.0
+
+
+class _Shutdown(Exception):
+    """Raised inside the TaskGroup to stop every task."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the supervisor owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def kiosk_url(host: str, port: int, auth: KioskAuth) -> str:
+    """The URL that logs the kiosk browser in."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/login?token={auth.token}"
+
+
+async def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the gateway until SIGTERM/SIGINT (or until a critical task fails)."""
+    state_dir = settings.gateway.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    auth = KioskAuth.load_or_create(state_dir)
+    slots = [DeviceSlot(open_device(d.id, d.uri), d.label) for d in settings.devices]
+    hub = LiveHub(settings.pipeline.live_queue_size)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with AsyncExitStack() as stack:
+            if settings.sim.enabled:
+                await stack.enter_async_context(start_sim_room(settings.sim))
+            store = await stack.enter_async_context(Store(settings.store_path))
+            for slot in slots:
+                dev = slot.device
+                await store.register_device(dev.device_id, dev.kind, str(dev.uri), time.time())
+            pipeline = Pipeline(settings.pipeline, store, hub, slots)
+            context = GatewayContext(settings, pipeline, hub, LoopMonitor())
+            sock = _bind(settings.server.host, settings.server.port)
+            config = uvicorn.Config(
+                create_app(context, auth), log_config=None, lifespan="off", ws="websockets",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False,
+            )
+            server = _Server(config)
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(pipeline.run_writer(), name="writer")
+                    tg.create_task(pipeline.run_status(), name="status")
+                    tg.create_task(context.loop_monitor.run(), name="loop-monitor")
+                    for slot in slots:
+                        tg.create_task(pipeline.run_device(slot), name=slot.device.device_id)
+                    server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
+                    tg.create_task(_stop_when(stop, server, server_task), name="stopper")
+                    while not server.started and not server_task.done():
+                        await asyncio.sleep(0.02)
+                    if server.started:
+                        port = sock.getsockname()[1]
+                        url = kiosk_url(settings.server.host, port, auth)
+                        logger.info("listening on http://%s:%d", settings.server.host, port)
+                        if on_ready is not None:
+                            on_ready(url)
+            except* _Shutdown:
+                logger.info("stopped on request")
+            finally:
+                sock.close()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _stop_when(stop: asyncio.Event, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    await stop.wait()
+    logger.info("stopping: closing the server, draining the pipeline")
+    server.should_exit = True
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE_S + 2)
+    raise _Shutdown
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            exc.errno, f"cannot listen on {host}:{port}: {exc.strerror} "
+            "(is another gateway running? set server.port or HELSEROM_SERVER__PORT)"
+        ) from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock

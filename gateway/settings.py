@@ -1,0 +1,247 @@
+"""Gateway settings: one TOML file, overridden by ``HELSEROM_…`` environment variables.
+
+Every key is documented in ``config/gateway.toml`` and ``docs/configuration.md``.
+Unknown keys are errors. ``check_file()`` turns every problem into one line that names
+the key path, the value given and what was expected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from drivers.devices import KNOWN_CODECS
+from drivers.errors import UriError
+from drivers.transports.uri import DeviceUri
+
+ENV_PREFIX = "HELSEROM_"
+LOOPBACK_NAMES = ("localhost",)
+SIM_DEVICE_KINDS = ("nonin2-oximeter",)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """The HTTP/WebSocket server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _loopback_only(cls, host: str) -> str:
+        # Until TLS and remote authentication land (security issue), only loopback is safe.
+        if host in LOOPBACK_NAMES:
+            return host
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError("a loopback address (127.0.0.1, ::1 or localhost)") from None
+        if not address.is_loopback:
+            raise ValueError(
+                "a loopback address (127.0.0.1, ::1 or localhost): remote listeners need "
+                "TLS and authentication, which this version does not have yet"
+            )
+        return host
+
+
+class GatewaySettings(_Section):
+    """Who and where this room is, and where it keeps its state."""
+
+    site: str = Field(default="sim-site", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    room: str = Field(default="sim-room", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    state_dir: Path = Path("var")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    language: Literal["nb", "en"] = "nb"
+
+
+class PipelineSettings(_Section):
+    """Queues, restarts and link-health timing."""
+
+    device_queue_size: int = Field(default=512, ge=8, le=100_000)
+    live_queue_size: int = Field(default=256, ge=8, le=100_000)
+    restart_backoff_initial_s: float = Field(default=0.25, gt=0, le=60)
+    restart_backoff_max_s: float = Field(default=1.0, gt=0, le=300)
+    silence_timeout_s: float = Field(default=2.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> PipelineSettings:
+        if self.restart_backoff_max_s < self.restart_backoff_initial_s:
+            raise ValueError(
+                "restart_backoff_max_s to be at least restart_backoff_initial_s "
+                f"({self.restart_backoff_initial_s})"
+            )
+        return self
+
+
+class DeviceSettings(_Section):
+    """One device the gateway reads."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    uri: str
+    label: str = ""
+
+    @field_validator("uri")
+    @classmethod
+    def _valid_uri(cls, uri: str) -> str:
+        try:
+            parsed = DeviceUri.parse(uri)
+        except UriError as exc:
+            raise ValueError(str(exc)) from None
+        if parsed.codec is not None and parsed.codec not in KNOWN_CODECS:
+            raise ValueError(
+                f"a known codec in the URI (got codec={parsed.codec!r}; known: "
+                + ", ".join(sorted(KNOWN_CODECS)) + ")"
+            )
+        return uri
+
+
+class SimDeviceSettings(_Section):
+    """One simulated device in the room simulator."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    kind: Literal["nonin2-oximeter"] = "nonin2-oximeter"
+    link: str = Field(description="symlink name under sim.dir, like a /dev/serial/by-id name")
+    seed: int = 1
+    hr_bpm: float = Field(default=72.0, ge=20, le=250)
+    spo2_pct: float = Field(default=97.0, ge=50, le=100)
+
+    @field_validator("link")
+    @classmethod
+    def _plain_name(cls, link: str) -> str:
+        if not link or "/" in link.strip("/").replace("by-id/", "", 1) or ".." in link:
+            raise ValueError("a plain file name such as 'usb-Nonin_3150-if00' (no '/' or '..')")
+        return link
+
+
+class SimSettings(_Section):
+    """The simulated room (hwsim), started in-process by ``helserom run``."""
+
+    enabled: bool = False
+    dir: Path = Path("/tmp/helserom-sim")
+    devices: list[SimDeviceSettings] = Field(default_factory=list)
+
+    @field_validator("dir")
+    @classmethod
+    def _short_dir(cls, value: Path) -> Path:
+        # The control socket lives here; unix socket paths must stay under 108 bytes.
+        if len(str(value.absolute())) > 80:
+            raise ValueError("a directory path shorter than 80 characters (unix socket limit)")
+        return value
+
+
+class Settings(BaseSettings):
+    """All gateway settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    gateway: GatewaySettings = GatewaySettings()
+    server: ServerSettings = ServerSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    devices: list[DeviceSettings] = Field(default_factory=list)
+    sim: SimSettings = SimSettings()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Settings:
+        for name, ids in (
+            ("devices", [d.id for d in self.devices]),
+            ("sim.devices", [d.id for d in self.sim.devices]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"unique ids in {name} (duplicated: {', '.join(dupes)})")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides the file (the file arrives as init kwargs).
+        return (env_settings, init_settings)
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite database file."""
+        return self.gateway.state_dir / "helserom.sqlite3"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``problems`` has one line per problem."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+def load(path: Path | None) -> Settings:
+    """Read settings from a TOML file (or defaults) plus the environment."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(path or Path("<defaults>"), _problems(exc)) from None
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        key = _key_path(err["loc"])
+        expected = _expected(err)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (value {_show(err['input'])}); expected no such key")
+        elif err["type"] == "missing":
+            lines.append(f"{key}: missing; expected {expected}")
+        else:
+            lines.append(f"{key}: got {_show(err['input'])}; expected {expected}")
+    return lines
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _expected(err: Any) -> str:
+    msg: str = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    if msg.startswith("Input should be "):
+        return msg[len("Input should be "):]
+    if err["type"] == "missing":
+        return "this key to be set"
+    return msg[0].lower() + msg[1:]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

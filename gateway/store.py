@@ -1,0 +1,217 @@
+"""The durable store: SQLite in WAL mode with synchronous=FULL, versioned migrations.
+
+One connection, used from one dedicated thread, so the event loop never waits on fsync.
+A batch of events is written in one transaction and is on disk when ``write()`` returns:
+only then may anyone see it (the pipeline publishes after the write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Self
+
+from drivers.model import DeviceInfo, Measurement, SampleBlock
+
+logger = logging.getLogger(__name__)
+
+StoredEvent = Measurement | SampleBlock | tuple[str, DeviceInfo]
+
+# Each entry upgrades the schema by one version (PRAGMA user_version). Never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE device (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        first_seen_wall_s REAL NOT NULL
+    );
+    CREATE TABLE measurement (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        value REAL,                      -- NULL: not computable / device sent "no value"
+        unit TEXT NOT NULL,              -- UCUM
+        device_time TEXT,                -- ISO 8601 with offset, as the device said
+        device_clock_set INTEGER NOT NULL,
+        received_wall_s REAL NOT NULL,
+        received_monotonic_s REAL NOT NULL,
+        quality INTEGER NOT NULL         -- drivers.model.QualityFlag bits
+    );
+    CREATE INDEX measurement_device_time ON measurement (device_id, received_wall_s);
+    CREATE TABLE sample_block (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        channels TEXT NOT NULL,          -- JSON list
+        fs_hz REAL NOT NULL,
+        first_index INTEGER NOT NULL,
+        n_samples INTEGER NOT NULL,
+        unit TEXT NOT NULL,
+        samples BLOB NOT NULL,           -- float32 little-endian, row-major [sample, channel]
+        received_wall_s REAL NOT NULL,
+        quality INTEGER NOT NULL
+    );
+    CREATE INDEX sample_block_device ON sample_block (device_id, first_index);
+    """,
+    """
+    CREATE TABLE device_info (
+        device_id TEXT NOT NULL,
+        received_wall_s REAL NOT NULL,
+        info TEXT NOT NULL               -- JSON of drivers.model.DeviceInfo
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written."""
+
+
+class Store:
+    """The gateway's SQLite database; use as an async context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._db: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._run(self._open)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        self._db = db
+        migrate(db, self.path)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"{self.path}: store is not open")
+        return self._db
+
+    async def register_device(self, device_id: str, kind: str, uri: str, wall_s: float) -> None:
+        """Remember a configured device (idempotent)."""
+        await self._run(self._register_device, device_id, kind, uri, wall_s)
+
+    def _register_device(self, device_id: str, kind: str, uri: str, wall_s: float) -> None:
+        with _transaction(self.db):
+            self.db.execute(
+                "INSERT INTO device (id, kind, uri, first_seen_wall_s) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, uri=excluded.uri",
+                (device_id, kind, uri, wall_s),
+            )
+
+    async def write(self, events: Sequence[StoredEvent]) -> None:
+        """Write a batch in one transaction; it is on disk (fsync) when this returns."""
+        if events:
+            await self._run(self._write, events)
+
+    def _write(self, events: Sequence[StoredEvent]) -> None:
+        db = self.db
+        with _transaction(db):
+            for ev in events:
+                if isinstance(ev, Measurement):
+                    db.execute(
+                        "INSERT INTO measurement (device_id, quantity, value, unit, device_time,"
+                        " device_clock_set, received_wall_s, received_monotonic_s, quality)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            ev.device_id, ev.quantity.spec.key,
+                            None if math.isnan(ev.value) else ev.value, ev.unit,
+                            ev.device_time.isoformat() if ev.device_time else None,
+                            int(ev.device_clock_set), ev.received.wall_s,
+                            ev.received.monotonic_s, int(ev.quality),
+                        ),
+                    )
+                elif isinstance(ev, SampleBlock):
+                    db.execute(
+                        "INSERT INTO sample_block (device_id, quantity, channels, fs_hz,"
+                        " first_index, n_samples, unit, samples, received_wall_s, quality)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            ev.device_id, ev.quantity.spec.key, json.dumps(list(ev.channels)),
+                            ev.fs_hz, ev.first_index, ev.n_samples, ev.unit,
+                            ev.values.astype("<f4").tobytes(), ev.received.wall_s,
+                            int(ev.quality),
+                        ),
+                    )
+                else:
+                    device_id, info = ev
+                    db.execute(
+                        "INSERT INTO device_info (device_id, received_wall_s, info)"
+                        " VALUES (?, ?, ?)",
+                        (device_id, time.time(), json.dumps(_info_dict(info))),
+                    )
+
+    async def count(self, table: str) -> int:
+        """Rows in a table (for health and tests)."""
+        if table not in ("measurement", "sample_block", "device", "device_info"):
+            raise ValueError(table)
+        row = await self._run(lambda: self.db.execute(f"SELECT count(*) FROM {table}").fetchone())
+        return int(row[0])
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema up to SCHEMA_VERSION, one migration per transaction."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: database schema v{version} is newer than this gateway knows "
+            f"(v{SCHEMA_VERSION}); install the newer gateway or restore a backup"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        with _transaction(db):
+            for statement in _statements(MIGRATIONS[target - 1]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")
+        logger.info("%s: schema migrated to v%d", path, target)
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class _transaction:
+    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _info_dict(info: DeviceInfo) -> dict[str, str | None]:
+    return {name: getattr(info, name) for name in DeviceInfo.__slots__}

@@ -1,0 +1,1 @@
+"""Peer connections and media for the specialist (built in the WebRTC issue)."""
