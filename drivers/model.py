@@ -34,34 +34,80 @@ class Quantity(enum.Enum):
     """Quantities the gateway knows. Values carry the codes (see QuantitySpec)."""
 
     # Pulse oximetry (IEEE 11073-10404 / LOINC 59408-5, 8889-8)
-    SPO2 = QuantitySpec("spo2", "%", 150456, "MDC_PULS_OXIM_SAT_O2", "59408-5",
-                        "Oksygenmetning", "Oxygen saturation")
-    PULSE_RATE = QuantitySpec("pulse_rate", "/min", 149530, "MDC_PULS_OXIM_PULS_RATE", "8889-8",
-                              "Puls", "Pulse rate")
-    PLETH = QuantitySpec("pleth", "1", 150452, "MDC_PULS_OXIM_PLETH", None,
-                         "Pletysmogram", "Plethysmogram")
+    SPO2 = QuantitySpec(
+        "spo2",
+        "%",
+        150456,
+        "MDC_PULS_OXIM_SAT_O2",
+        "59408-5",
+        "Oksygenmetning",
+        "Oxygen saturation",
+    )
+    PULSE_RATE = QuantitySpec(
+        "pulse_rate", "/min", 149530, "MDC_PULS_OXIM_PULS_RATE", "8889-8", "Puls", "Pulse rate"
+    )
+    PLETH = QuantitySpec(
+        "pleth", "1", 150452, "MDC_PULS_OXIM_PLETH", None, "Pletysmogram", "Plethysmogram"
+    )
     # Blood pressure (IEEE 11073-10407)
-    BP_SYSTOLIC = QuantitySpec("bp_systolic", "mm[Hg]", 150021, "MDC_PRESS_BLD_NONINV_SYS",
-                               "8480-6", "Systolisk blodtrykk", "Systolic blood pressure")
-    BP_DIASTOLIC = QuantitySpec("bp_diastolic", "mm[Hg]", 150022, "MDC_PRESS_BLD_NONINV_DIA",
-                                "8462-4", "Diastolisk blodtrykk", "Diastolic blood pressure")
-    BP_MEAN = QuantitySpec("bp_mean", "mm[Hg]", 150023, "MDC_PRESS_BLD_NONINV_MEAN",
-                           "8478-0", "Middelblodtrykk", "Mean arterial pressure")
+    BP_SYSTOLIC = QuantitySpec(
+        "bp_systolic",
+        "mm[Hg]",
+        150021,
+        "MDC_PRESS_BLD_NONINV_SYS",
+        "8480-6",
+        "Systolisk blodtrykk",
+        "Systolic blood pressure",
+    )
+    BP_DIASTOLIC = QuantitySpec(
+        "bp_diastolic",
+        "mm[Hg]",
+        150022,
+        "MDC_PRESS_BLD_NONINV_DIA",
+        "8462-4",
+        "Diastolisk blodtrykk",
+        "Diastolic blood pressure",
+    )
+    BP_MEAN = QuantitySpec(
+        "bp_mean",
+        "mm[Hg]",
+        150023,
+        "MDC_PRESS_BLD_NONINV_MEAN",
+        "8478-0",
+        "Middelblodtrykk",
+        "Mean arterial pressure",
+    )
     # ECG
-    HEART_RATE = QuantitySpec("heart_rate", "/min", 147842, "MDC_ECG_HEART_RATE", "8867-4",
-                              "Hjertefrekvens", "Heart rate")
+    HEART_RATE = QuantitySpec(
+        "heart_rate", "/min", 147842, "MDC_ECG_HEART_RATE", "8867-4", "Hjertefrekvens", "Heart rate"
+    )
     # General
-    BODY_TEMPERATURE = QuantitySpec("body_temperature", "Cel", 150364, "MDC_TEMP_BODY", "8310-5",
-                                    "Kroppstemperatur", "Body temperature")
-    BODY_WEIGHT = QuantitySpec("body_weight", "kg", 188736, "MDC_MASS_BODY_ACTUAL", "29463-7",
-                               "Kroppsvekt", "Body weight")
-    RESPIRATION_RATE = QuantitySpec("respiration_rate", "/min", 151562, "MDC_RESP_RATE",
-                                    "9279-1", "Respirasjonsfrekvens", "Respiration rate")
+    BODY_TEMPERATURE = QuantitySpec(
+        "body_temperature",
+        "Cel",
+        150364,
+        "MDC_TEMP_BODY",
+        "8310-5",
+        "Kroppstemperatur",
+        "Body temperature",
+    )
+    BODY_WEIGHT = QuantitySpec(
+        "body_weight", "kg", 188736, "MDC_MASS_BODY_ACTUAL", "29463-7", "Kroppsvekt", "Body weight"
+    )
+    RESPIRATION_RATE = QuantitySpec(
+        "respiration_rate",
+        "/min",
+        151562,
+        "MDC_RESP_RATE",
+        "9279-1",
+        "Respirasjonsfrekvens",
+        "Respiration rate",
+    )
 
     @property
     def spec(self) -> QuantitySpec:
         """The codes and unit of this quantity."""
-        return self.value  # type: ignore[no-any-return]
+        return self.value
 
     @classmethod
     def from_key(cls, key: str) -> Quantity:

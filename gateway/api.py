@@ -8,7 +8,7 @@ import time
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
@@ -70,7 +70,9 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
     app = FastAPI(
         title="Helserom Gateway",
         version="0.1.0",
-        docs_url=None, redoc_url=None, openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.context = context
     app.state.auth = auth
@@ -96,21 +98,26 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
         response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict", path="/")
         return response
 
-    protected = APIRouter(dependencies=[Depends(require_kiosk)])
+    auth_required = [Depends(require_kiosk)]
 
-    @protected.get("/", include_in_schema=False)
+    @app.get("/", dependencies=auth_required, include_in_schema=False)
     async def root() -> Response:
         return RedirectResponse("/kiosk/", status_code=303)
 
-    @protected.get("/kiosk/", include_in_schema=False)
+    @app.get("/kiosk/", dependencies=auth_required, include_in_schema=False)
     async def kiosk() -> Response:
         return _ui_file("kiosk.html")
 
-    @protected.get("/ui/{name}", include_in_schema=False)
+    @app.get("/ui/{name}", dependencies=auth_required, include_in_schema=False)
     async def ui_file(name: str) -> Response:
         return _ui_file(name)
 
-    @protected.get("/api/v1/devices", response_model=list[DeviceOut], tags=["devices"])
+    @app.get(
+        "/api/v1/devices",
+        dependencies=auth_required,
+        response_model=list[DeviceOut],
+        tags=["devices"],
+    )
     async def devices(ctx: ContextDep) -> list[dict[str, Any]]:
         """Every configured device: connection, link counters (frames ok/dropped), identity."""
         out = []
@@ -118,15 +125,13 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
             out.append({**status_dict(status), "label": slot.label})
         return out
 
-    @protected.get("/openapi.json", include_in_schema=False)
+    @app.get("/openapi.json", dependencies=auth_required, include_in_schema=False)
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @protected.get("/docs", include_in_schema=False)
+    @app.get("/docs", dependencies=auth_required, include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Helserom Gateway API")
-
-    app.include_router(protected)
 
     @app.websocket("/api/v1/live")
     async def live(ws: WebSocket) -> None:
@@ -137,20 +142,22 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
         ctx: GatewayContext = ws.app.state.context
         await ws.accept()
         with ctx.hub.subscribe() as queue:
-            await ws.send_json({
-                "type": "hello",
-                "schema": SCHEMA_VERSION,
-                "site": ctx.settings.gateway.site,
-                "room": ctx.settings.gateway.room,
-                "language": ctx.settings.gateway.language,
-                "sent_s": time.time(),
-                "devices": [
-                    {**status_dict(s), "label": slot.label}
-                    for slot, s in zip(
-                        ctx.pipeline.slots.values(), ctx.pipeline.statuses(), strict=True
-                    )
-                ],
-            })
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "schema": SCHEMA_VERSION,
+                    "site": ctx.settings.gateway.site,
+                    "room": ctx.settings.gateway.room,
+                    "language": ctx.settings.gateway.language,
+                    "sent_s": time.time(),
+                    "devices": [
+                        {**status_dict(s), "label": slot.label}
+                        for slot, s in zip(
+                            ctx.pipeline.slots.values(), ctx.pipeline.statuses(), strict=True
+                        )
+                    ],
+                }
+            )
             receiver = asyncio.ensure_future(ws.receive())
             try:
                 while True:

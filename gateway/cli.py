@@ -14,10 +14,15 @@ import typer
 from drivers.codecs import describe
 from drivers.errors import CodecError
 from gateway import settings as settings_mod
+from gateway.runtime import serve
+from gateway.simroom import run_sim_forever
 
 app = typer.Typer(
-    name="helserom", help="Helserom Gateway: the health room's edge software.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="helserom",
+    help="Helserom Gateway: the health room's edge software.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Work with config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -39,7 +44,8 @@ def _load_or_exit(path: Path | None) -> settings_mod.Settings:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=level, stream=sys.stderr,
+        level=level,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
 
@@ -47,8 +53,6 @@ def _setup_logging(level: str) -> None:
 @app.command()
 def run(config: ConfigOpt = None) -> None:
     """Start the gateway (and the simulated room when [sim] is enabled)."""
-    from gateway.runtime import serve
-
     cfg = _load_or_exit(config)
     _setup_logging(cfg.gateway.log_level)
 
@@ -95,8 +99,6 @@ def decode(
 @app.command()
 def sim(config: ConfigOpt = None) -> None:
     """Run only the simulated room of a config's [sim] section, until Ctrl-C."""
-    from gateway.simroom import run_sim_forever
-
     cfg = _load_or_exit(config)
     _setup_logging(cfg.gateway.log_level)
     asyncio.run(run_sim_forever(cfg.sim))

@@ -162,13 +162,16 @@ class Pipeline:
                 status = slot.status(self.settings.silence_timeout_s)
                 # last_seen changes every packet; publish for anything else, or every ~5 s.
                 previous = slot.published
-                changed = previous is None or replace(
-                    status, last_seen_wall_s=previous.last_seen_wall_s
-                ) != previous or status.last_seen_wall_s - previous.last_seen_wall_s > 5
+                changed = (
+                    previous is None
+                    or replace(status, last_seen_wall_s=previous.last_seen_wall_s) != previous
+                    or status.last_seen_wall_s - previous.last_seen_wall_s > 5
+                )
                 if changed:
                     if previous is not None and previous.connected != status.connected:
                         logger.info(
-                            "%s: %s", status.device_id,
+                            "%s: %s",
+                            status.device_id,
                             "connected" if status.connected else "disconnected",
                         )
                     slot.published = status

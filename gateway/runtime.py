@@ -29,7 +29,7 @@ from gateway.store import Store
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_S = 3.0
+SHUTDOWN_GRACE_S = 3
 
 
 class _Shutdown(Exception):
@@ -73,8 +73,12 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
-                create_app(context, auth), log_config=None, lifespan="off", ws="websockets",
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False,
+                create_app(context, auth),
+                log_config=None,
+                lifespan="off",
+                ws="websockets-sansio",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+                access_log=False,
             )
             server = _Server(config)
             try:
@@ -86,7 +90,8 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                         tg.create_task(pipeline.run_device(slot), name=slot.device.device_id)
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
                     tg.create_task(_stop_when(stop, server, server_task), name="stopper")
-                    while not server.started and not server_task.done():
+                    # uvicorn has no "started" event to await
+                    while not server.started and not server_task.done():  # noqa: ASYNC110
                         await asyncio.sleep(0.02)
                     if server.started:
                         port = sock.getsockname()[1]
@@ -121,8 +126,9 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise OSError(
-            exc.errno, f"cannot listen on {host}:{port}: {exc.strerror} "
-            "(is another gateway running? set server.port or HELSEROM_SERVER__PORT)"
+            exc.errno,
+            f"cannot listen on {host}:{port}: {exc.strerror} "
+            "(is another gateway running? set server.port or HELSEROM_SERVER__PORT)",
         ) from None
     sock.listen(128)
     sock.setblocking(False)

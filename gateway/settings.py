@@ -98,7 +98,8 @@ class DeviceSettings(_Section):
         if parsed.codec is not None and parsed.codec not in KNOWN_CODECS:
             raise ValueError(
                 f"a known codec in the URI (got codec={parsed.codec!r}; known: "
-                + ", ".join(sorted(KNOWN_CODECS)) + ")"
+                + ", ".join(sorted(KNOWN_CODECS))
+                + ")"
             )
         return uri
 
@@ -234,9 +235,9 @@ def _expected(err: Any) -> str:
     msg: str = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     if msg.startswith("Input should be "):
-        return msg[len("Input should be "):]
+        return msg[len("Input should be ") :]
     if err["type"] == "missing":
         return "this key to be set"
     return msg[0].lower() + msg[1:]

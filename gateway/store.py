@@ -144,11 +144,15 @@ class Store:
                         " device_clock_set, received_wall_s, received_monotonic_s, quality)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
-                            ev.device_id, ev.quantity.spec.key,
-                            None if math.isnan(ev.value) else ev.value, ev.unit,
+                            ev.device_id,
+                            ev.quantity.spec.key,
+                            None if math.isnan(ev.value) else ev.value,
+                            ev.unit,
                             ev.device_time.isoformat() if ev.device_time else None,
-                            int(ev.device_clock_set), ev.received.wall_s,
-                            ev.received.monotonic_s, int(ev.quality),
+                            int(ev.device_clock_set),
+                            ev.received.wall_s,
+                            ev.received.monotonic_s,
+                            int(ev.quality),
                         ),
                     )
                 elif isinstance(ev, SampleBlock):
@@ -157,9 +161,15 @@ class Store:
                         " first_index, n_samples, unit, samples, received_wall_s, quality)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
-                            ev.device_id, ev.quantity.spec.key, json.dumps(list(ev.channels)),
-                            ev.fs_hz, ev.first_index, ev.n_samples, ev.unit,
-                            ev.values.astype("<f4").tobytes(), ev.received.wall_s,
+                            ev.device_id,
+                            ev.quantity.spec.key,
+                            json.dumps(list(ev.channels)),
+                            ev.fs_hz,
+                            ev.first_index,
+                            ev.n_samples,
+                            ev.unit,
+                            ev.values.astype("<f4").tobytes(),
+                            ev.received.wall_s,
                             int(ev.quality),
                         ),
                     )

@@ -1,4 +1,7 @@
-"""Device kinds: a codec plus a transport, yielding model events. ``open_device`` picks one by URI."""
+"""Device kinds: a codec plus a transport, yielding model events.
+
+``open_device`` picks one by URI.
+"""
 
 from __future__ import annotations
 

@@ -67,7 +67,9 @@ class NoninOximeter:
         if dropped != self._reported_drops:
             logger.warning(
                 "%s: %d bytes of garbage or broken frames skipped (total %d)",
-                self.device_id, dropped - self._reported_drops, dropped,
+                self.device_id,
+                dropped - self._reported_drops,
+                dropped,
             )
             self._reported_drops = dropped
 
@@ -80,10 +82,19 @@ class NoninOximeter:
         if packet.pleth:
             block_quality = quality | (QualityFlag.GAP_BEFORE if gap else QualityFlag.NONE)
             values = np.asarray(packet.pleth, dtype=np.float64).reshape(-1, 1)
-            events.append(SampleBlock(
-                Quantity.PLETH, self.device_id, ("pleth",), PLETH_FS_HZ,
-                self._sample_index, values, Quantity.PLETH.spec.ucum, received, block_quality,
-            ))
+            events.append(
+                SampleBlock(
+                    Quantity.PLETH,
+                    self.device_id,
+                    ("pleth",),
+                    PLETH_FS_HZ,
+                    self._sample_index,
+                    values,
+                    Quantity.PLETH.spec.ucum,
+                    received,
+                    block_quality,
+                )
+            )
             self._sample_index += len(packet.pleth)
         if packet.complete:
             for quantity, value in (
@@ -93,10 +104,16 @@ class NoninOximeter:
                 flags = quality & ~QualityFlag.MISSING
                 if math.isnan(value):
                     flags |= QualityFlag.MISSING
-                events.append(Measurement(
-                    quantity, value, quantity.spec.ucum, self.device_id, received,
-                    quality=flags,
-                ))
+                events.append(
+                    Measurement(
+                        quantity,
+                        value,
+                        quantity.spec.ucum,
+                        self.device_id,
+                        received,
+                        quality=flags,
+                    )
+                )
             if packet.firmware_revision is not None:
                 info = DeviceInfo(
                     manufacturer="Nonin Medical",

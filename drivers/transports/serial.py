@@ -7,6 +7,7 @@ pyserial and the OS are translated into TransportError with advice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -51,10 +52,9 @@ class SerialTransport:
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
-            try:
+            # the port may already be gone; closing is all we wanted
+            with contextlib.suppress(serial.SerialException, OSError):
                 await writer.wait_closed()
-            except (serial.SerialException, OSError):
-                pass  # the port may already be gone; closing is all we wanted
 
     async def read(self) -> bytes:
         """Bytes as they arrive (at least one). PortGoneError when the port vanishes."""

@@ -1,14 +1,14 @@
 """Device URIs: how config names a device, so simulator and hardware differ only in config.
 
-    serial:///dev/serial/by-id/usb-Nonin_Medical_Inc._3150-if00?codec=nonin2&baud=9600
-    ble://AA:BB:CC:DD:EE:FF?profile=plx            (Bluetooth issue)
+serial:///dev/serial/by-id/usb-Nonin_Medical_Inc._3150-if00?codec=nonin2&baud=9600
+ble://AA:BB:CC:DD:EE:FF?profile=plx            (Bluetooth issue)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from drivers.errors import UriError

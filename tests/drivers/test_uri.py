@@ -11,7 +11,10 @@ from drivers.transports.uri import DeviceUri
 def test_serial_uri() -> None:
     uri = DeviceUri.parse("serial:///dev/serial/by-id/usb-Nonin%20X-if00?codec=nonin2&baud=19200")
     assert (uri.scheme, uri.target, uri.codec, uri.baudrate) == (
-        "serial", "/dev/serial/by-id/usb-Nonin X-if00", "nonin2", 19200,
+        "serial",
+        "/dev/serial/by-id/usb-Nonin X-if00",
+        "nonin2",
+        19200,
     )
 
 
@@ -32,8 +35,14 @@ def test_ble_uri_upper_cases_address() -> None:
     [
         ("usb:///x", "unknown scheme 'usb' in 'usb:///x': expected one of serial://, ble://"),
         ("serial:///x", "serial URI 'serial:///x': expected ?codec=NAME (for example nonin2)"),
-        ("serial:///x?codec=a&codec=b", "parameter 'codec' given twice in 'serial:///x?codec=a&codec=b'"),
-        ("serial:///x?codec=a&baud=9601", "serial URI 'serial:///x?codec=a&baud=9601': baud '9601' is not a standard rate"),
+        (
+            "serial:///x?codec=a&codec=b",
+            "parameter 'codec' given twice in 'serial:///x?codec=a&codec=b'",
+        ),
+        (
+            "serial:///x?codec=a&baud=9601",
+            "serial URI 'serial:///x?codec=a&baud=9601': baud '9601' is not a standard rate",
+        ),
         ("ble://AA:BB", "ble URI 'ble://AA:BB': expected ble://AA:BB:CC:DD:EE:FF"),
     ],
 )

@@ -118,7 +118,9 @@ def test_duplicate_ids_message_names_the_id(tmp_path: Path) -> None:
 def test_config_check_cli_exit_codes(tmp_path: Path) -> None:
     good = subprocess.run(
         [*HELSEROM, "config", "check", str(REPO / "config/gateway.toml")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert good.returncode == 0, good.stderr
     bad = _write(tmp_path, '[server]\nport = "x"\nhots = 1\n')

@@ -43,20 +43,40 @@ async def test_synchronous_full_on_the_connection(tmp_path: Path) -> None:
 async def test_batch_written_and_nan_stored_as_null(tmp_path: Path) -> None:
     path = tmp_path / "gw.sqlite3"
     block = SampleBlock(
-        Quantity.PLETH, "ox-1", ("pleth",), 75.0, 25, np.arange(25.0).reshape(-1, 1), "1",
-        ReceiveTime(1000.0, 5.0), QualityFlag.GAP_BEFORE,
+        Quantity.PLETH,
+        "ox-1",
+        ("pleth",),
+        75.0,
+        25,
+        np.arange(25.0).reshape(-1, 1),
+        "1",
+        ReceiveTime(1000.0, 5.0),
+        QualityFlag.GAP_BEFORE,
     )
     async with Store(path) as store:
-        await store.write([_m(97.0), _m(math.nan, QualityFlag.MISSING), block,
-                           ("ox-1", DeviceInfo(manufacturer="Nonin Medical"))])
+        await store.write(
+            [
+                _m(97.0),
+                _m(math.nan, QualityFlag.MISSING),
+                block,
+                ("ox-1", DeviceInfo(manufacturer="Nonin Medical")),
+            ]
+        )
         assert await store.count("measurement") == 2
     db = sqlite3.connect(path)
-    rows = db.execute("SELECT quantity, value, unit, quality FROM measurement ORDER BY id").fetchall()
+    rows = db.execute(
+        "SELECT quantity, value, unit, quality FROM measurement ORDER BY id"
+    ).fetchall()
     assert rows == [("spo2", 97.0, "%", 0), ("spo2", None, "%", int(QualityFlag.MISSING))]
-    first, n, data = db.execute("SELECT first_index, n_samples, samples FROM sample_block").fetchone()
+    first, n, data = db.execute(
+        "SELECT first_index, n_samples, samples FROM sample_block"
+    ).fetchone()
     assert (first, n) == (25, 25)
     assert np.frombuffer(data, "<f4").tolist() == list(range(25))
-    assert '"manufacturer": "Nonin Medical"' in db.execute("SELECT info FROM device_info").fetchone()[0]
+    assert (
+        '"manufacturer": "Nonin Medical"'
+        in db.execute("SELECT info FROM device_info").fetchone()[0]
+    )
 
 
 async def test_failed_batch_leaves_nothing(tmp_path: Path) -> None:

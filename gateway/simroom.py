@@ -1,0 +1,63 @@
+"""Adapter from the ``[sim]`` settings to hwsim's simulated room."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from hwsim.room import DeviceSpec, SimRoom
+
+from gateway.settings import SimSettings
+
+logger = logging.getLogger(__name__)
+
+CONTROL_SOCKET = "control.sock"
+
+
+def sim_link_path(settings: SimSettings, link: str) -> str:
+    """Where the simulator puts a device's link: ``<dir>/by-id/<link>``."""
+    return str(settings.dir / "by-id" / link)
+
+
+@asynccontextmanager
+async def start_sim_room(settings: SimSettings) -> AsyncIterator[SimRoom]:
+    """The simulated room of the ``[sim]`` section; removes the directories it made."""
+    specs = [
+        DeviceSpec(
+            id=d.id,
+            kind=d.kind,
+            link_path=sim_link_path(settings, d.link),
+            seed=d.seed,
+            hr_bpm=d.hr_bpm,
+            spo2_pct=d.spo2_pct,
+        )
+        for d in settings.devices
+    ]
+    made = not settings.dir.exists()
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    try:
+        async with SimRoom(specs, control_socket=str(settings.dir / CONTROL_SOCKET)) as room:
+            yield room
+    finally:
+        for path in (settings.dir / "by-id", settings.dir):
+            if path == settings.dir and not made:
+                break
+            with contextlib.suppress(OSError):  # not empty: something else lives there
+                path.rmdir()
+
+
+async def run_sim_forever(settings: SimSettings) -> None:
+    """Run only the simulated room until cancelled (``helserom sim``)."""
+    async with start_sim_room(settings) as room:
+        for device_id, uri in room.uris.items():
+            print(f"{device_id} {uri}", flush=True)
+        print(f"control {settings.dir / CONTROL_SOCKET}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
