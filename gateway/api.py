@@ -137,7 +137,7 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
     async def live(ws: WebSocket) -> None:
         """Stream of live messages (docs/api.md): hello, then measurement/waveform/status."""
         if not websocket_allowed(ws):
-            await ws.close(code=4401, reason="authentication or origin refused")
+            await ws.close(code=4401, reason="authentication or origin refused")  # 403 handshake
             return
         ctx: GatewayContext = ws.app.state.context
         await ws.accept()

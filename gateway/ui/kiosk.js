@@ -1,0 +1,581 @@
+// The nurse's kiosk page: live SpO2 and pulse with their age and quality, the pleth trace,
+// the devices and the link to the gateway. Messages: docs/api.md (schema 1).
+
+import {
+  DEFAULT_LANGUAGE,
+  QUALITY_LEVEL,
+  formatAge,
+  formatCount,
+  knownLanguage,
+  qualityText,
+  t,
+} from "./i18n.js";
+
+const LANG_STORAGE_KEY = "helserom.kiosk.language";
+const LIVE_PATH = "/api/v1/live";
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+const TICK_MS = 250;
+const BANNER_GRACE_MS = 1500; // a first connect that takes longer than this shows the banner
+const STALE_S = 10; // a numeric older than this is not shown as current
+const PLETH_WINDOW_S = 5;
+const PLETH_DELAY_S = 0.6; // blocks arrive every 1/3 s: play the trace a bit behind the newest
+const PLETH_ERASE_S = 0.25; // blank band ahead of the sweep
+const PLETH_MIN_SPAN = 16; // raw units; stops the auto-scale from blowing up noise
+const PLETH_SWITCH_S = 3; // follow another device's pleth only after the current one is silent
+const TILES = { spo2: "spo2", pulse_rate: "pulse" }; // quantity -> tile id prefix
+
+const LOADED_MS = performance.now();
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  lang: DEFAULT_LANGUAGE,
+  userChoseLanguage: false,
+  link: "connecting", // connecting | connected | disconnected | refused
+  everConnected: false,
+  retryAtMs: 0,
+  offsetS: null, // gateway clock minus this browser's clock
+  site: "",
+  room: "",
+  devices: new Map(), // id -> device status (plus label)
+  numerics: new Map(), // tile -> last measurement message
+};
+
+// ---------------------------------------------------------------- language
+
+function readStoredLanguage() {
+  try {
+    return knownLanguage(window.localStorage.getItem(LANG_STORAGE_KEY));
+  } catch {
+    return null; // storage disabled: the choice lasts until reload
+  }
+}
+
+function storeLanguage(lang) {
+  try {
+    window.localStorage.setItem(LANG_STORAGE_KEY, lang);
+  } catch {
+    // nothing to do: see readStoredLanguage
+  }
+}
+
+function setLanguage(lang) {
+  state.lang = knownLanguage(lang) ?? DEFAULT_LANGUAGE;
+  document.documentElement.lang = state.lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    el.textContent = t(state.lang, el.dataset.i18n);
+  }
+  document.title = t(state.lang, "page.title");
+  const toggle = $("lang-toggle");
+  toggle.textContent = t(state.lang, "lang.toggle");
+  toggle.lang = t(state.lang, "lang.toggle.lang");
+  for (const li of $("device-list").children) li.dataset.built = "";
+  renderLink();
+  renderAll();
+}
+
+// ---------------------------------------------------------------- clock
+
+function nowGatewayS() {
+  return Date.now() / 1000 + (state.offsetS ?? 0);
+}
+
+function trackClock(sentS) {
+  if (typeof sentS !== "number") return;
+  const sample = sentS - Date.now() / 1000;
+  // Smooth the network jitter; jump when the clocks really moved apart.
+  if (state.offsetS === null || Math.abs(sample - state.offsetS) > 2) state.offsetS = sample;
+  else state.offsetS += (sample - state.offsetS) * 0.1;
+}
+
+// ---------------------------------------------------------------- live link
+
+class LiveLink {
+  constructor(onMessage) {
+    this.onMessage = onMessage;
+    this.ws = null;
+    this.attempts = 0;
+    this.timer = null;
+    this.leaving = false;
+    // Close cleanly when the page goes (reload, or into the back/forward cache); come back
+    // when it is shown again.
+    window.addEventListener("pagehide", () => {
+      this.leaving = true;
+      window.clearTimeout(this.timer);
+      this.ws?.close(1000, "page closed");
+    });
+    window.addEventListener("pageshow", (event) => {
+      this.leaving = false;
+      if (event.persisted && this.ws === null) this.connect();
+    });
+  }
+
+  connect() {
+    this.timer = null;
+    setLink("connecting");
+    const url = new URL(LIVE_PATH, window.location.href);
+    url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url);
+    let greeted = false;
+    this.ws = ws;
+    ws.addEventListener("message", (event) => {
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        return; // not ours to show; the gateway only sends JSON
+      }
+      if (msg.type === "hello") {
+        greeted = true;
+        this.attempts = 0;
+        setLink("connected");
+      }
+      if (greeted) this.onMessage(msg);
+    });
+    ws.addEventListener("close", () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.leaving) return;
+      if (!greeted) this.checkLogin();
+      this.retry();
+    });
+  }
+
+  retry() {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** this.attempts);
+    const delay = base * (0.75 + 0.5 * Math.random()); // jitter: kiosks restart together
+    this.attempts += 1;
+    state.retryAtMs = Date.now() + delay;
+    if (state.link !== "refused") setLink("disconnected");
+    this.timer = window.setTimeout(() => this.connect(), delay);
+  }
+
+  // A refused WebSocket looks like any failed one; the REST API says whether we are logged in.
+  async checkLogin() {
+    try {
+      const response = await fetch("/api/v1/devices", { credentials: "same-origin" });
+      if (response.status === 401) setLink("refused");
+    } catch {
+      // gateway down: the banner already says so
+    }
+  }
+}
+
+function setLink(link) {
+  if (link === "connecting" && state.link === "refused") return;
+  state.link = link;
+  if (link === "connected") state.everConnected = true;
+  renderLink();
+  renderAll();
+}
+
+// ---------------------------------------------------------------- messages
+
+function handle(msg) {
+  trackClock(msg.sent_s);
+  switch (msg.type) {
+    case "hello":
+      state.site = msg.site ?? "";
+      state.room = msg.room ?? "";
+      state.devices = new Map((msg.devices ?? []).map((d) => [d.id, { ...d }]));
+      $("device-list").replaceChildren();
+      if (!state.userChoseLanguage && knownLanguage(msg.language)) setLanguage(msg.language);
+      renderAll();
+      break;
+    case "measurement": {
+      noteSeen(msg.device_id, msg.received_s);
+      const tile = TILES[msg.quantity];
+      if (tile) {
+        state.numerics.set(tile, msg);
+        renderNumeric(tile);
+      }
+      break;
+    }
+    case "waveform":
+      noteSeen(msg.device_id, msg.received_s);
+      if (msg.quantity === "pleth") sweep.push(msg, performance.now() / 1000);
+      break;
+    case "status": {
+      const d = msg.device;
+      if (!d || typeof d.id !== "string") break;
+      const known = state.devices.get(d.id);
+      const lastSeen = Math.max(known?.last_seen_s ?? 0, d.last_seen_s ?? 0) || null;
+      state.devices.set(d.id, { ...known, ...d, last_seen_s: lastSeen });
+      renderDevices();
+      renderNumerics();
+      break;
+    }
+    default:
+      break; // newer schema additions: ignore
+  }
+}
+
+function noteSeen(deviceId, receivedS) {
+  const d = state.devices.get(deviceId);
+  if (d && typeof receivedS === "number") d.last_seen_s = Math.max(d.last_seen_s ?? 0, receivedS);
+}
+
+// ---------------------------------------------------------------- rendering
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function renderAll() {
+  setText($("room"), [state.site, state.room].filter(Boolean).join(" · "));
+  renderNumerics();
+  renderDevices();
+  renderBanner();
+}
+
+function renderLink() {
+  const el = document.querySelector("[data-testid=ws-state]");
+  const shown = state.link === "refused" ? "disconnected" : state.link;
+  el.dataset.state = shown;
+  setText($("ws-text"), t(state.lang, `ws.${shown}`));
+  document.body.dataset.link = state.link;
+}
+
+function renderBanner() {
+  const banner = $("banner");
+  let text = "";
+  if (state.link === "refused") {
+    text = t(state.lang, "banner.auth");
+  } else if (state.link === "disconnected") {
+    const s = Math.max(1, Math.ceil((state.retryAtMs - Date.now()) / 1000));
+    text = t(state.lang, "banner.retry", { n: s });
+  } else if (state.link === "connecting") {
+    const slow = performance.now() - LOADED_MS > BANNER_GRACE_MS;
+    if (state.everConnected || slow) text = t(state.lang, "banner.connecting");
+  }
+  banner.hidden = text === "";
+  setText(banner, text);
+}
+
+function renderNumerics() {
+  for (const tile of Object.values(TILES)) renderNumeric(tile);
+}
+
+function renderNumeric(tile) {
+  const m = state.numerics.get(tile);
+  const device = m ? state.devices.get(m.device_id) : undefined;
+  let value = "--";
+  let note;
+  let shown;
+  let flags = m?.quality ?? [];
+  if (state.link !== "connected") {
+    shown = "nolink";
+    note = t(state.lang, "value.noLink");
+    flags = [];
+  } else if (!m && state.devices.size > 0 && !anyDeviceConnected()) {
+    shown = "down";
+    note = t(state.lang, "value.deviceDown");
+  } else if (!m) {
+    shown = "waiting";
+    note = t(state.lang, "value.waiting");
+  } else if (device && !device.connected) {
+    shown = "down";
+    note = t(state.lang, "value.deviceDown");
+    flags = [];
+  } else {
+    const age = formatAge(state.lang, nowGatewayS() - m.received_s);
+    if (nowGatewayS() - m.received_s > STALE_S) {
+      shown = "stale";
+      note = `${t(state.lang, "value.stale")} (${age})`;
+    } else if (m.value === null || typeof m.value !== "number") {
+      shown = "missing";
+      note = `${t(state.lang, "value.missing")} (${age})`;
+    } else {
+      shown = "ok";
+      value = String(Math.round(m.value));
+      note = age;
+    }
+  }
+  const section = $(`tile-${tile}`);
+  section.dataset.state = shown;
+  setText($(`${tile}-value`), value);
+  setText($(`${tile}-note`), note);
+  renderFlags($(`${tile}-flags`), flags);
+}
+
+function anyDeviceConnected() {
+  return [...state.devices.values()].some((d) => d.connected);
+}
+
+function renderFlags(ul, flags) {
+  const key = `${state.lang}:${flags.join(",")}`;
+  if (ul.dataset.key === key) return;
+  ul.dataset.key = key;
+  ul.replaceChildren(...flags.map((flag) => {
+    const li = document.createElement("li");
+    li.className = `flag ${QUALITY_LEVEL[flag] ?? "info"}`;
+    li.dataset.flag = flag;
+    li.textContent = qualityText(state.lang, flag);
+    return li;
+  }));
+}
+
+function deviceName(d) {
+  const key = `kind.${d.kind}`;
+  const kind = t(state.lang, key);
+  return d.label || (kind !== key ? kind : d.id);
+}
+
+function buildDevice(li) {
+  li.replaceChildren();
+  li.className = "device";
+  const head = document.createElement("div");
+  head.className = "device-head";
+  head.append(span("device-name"), span("chip"));
+  const facts = document.createElement("dl");
+  facts.className = "device-facts";
+  for (const key of ["lastSeen", "framesOk", "framesDropped", "battery", "reconnects"]) {
+    const item = document.createElement("div");
+    item.dataset.fact = key;
+    const dt = document.createElement("dt");
+    dt.textContent = t(state.lang, `device.${key}`);
+    item.append(dt, document.createElement("dd"));
+    facts.append(item);
+  }
+  const meta = document.createElement("p");
+  meta.className = "device-meta";
+  const hint = document.createElement("p");
+  hint.className = "device-hint";
+  hint.textContent = t(state.lang, "device.hint");
+  const error = document.createElement("p");
+  error.className = "device-error";
+  li.append(head, facts, hint, error, meta);
+  li.dataset.built = state.lang;
+}
+
+function span(className) {
+  const el = document.createElement("span");
+  el.className = className;
+  return el;
+}
+
+function renderDevices() {
+  const list = $("device-list");
+  $("devices-none").hidden = state.devices.size > 0;
+  for (const [id, d] of state.devices) {
+    let li = list.querySelector(`[data-device="${CSS.escape(id)}"]`);
+    if (!li) {
+      li = document.createElement("li");
+      li.dataset.device = id;
+      li.dataset.testid = `device-${id}`;
+      list.append(li);
+    }
+    if (li.dataset.built !== state.lang) buildDevice(li);
+    renderDevice(li, d);
+  }
+  for (const li of [...list.children]) {
+    if (!state.devices.has(li.dataset.device)) li.remove();
+  }
+}
+
+function renderDevice(li, d) {
+  const lang = state.lang;
+  li.dataset.connected = String(Boolean(d.connected));
+  setText(li.querySelector(".device-name"), deviceName(d));
+  const chip = d.connected ? "device.connected" : "device.disconnected";
+  setText(li.querySelector(".chip"), t(lang, chip));
+  const fact = (key, text) => {
+    const item = li.querySelector(`[data-fact=${key}]`);
+    item.hidden = text === null;
+    if (text !== null) setText(item.querySelector("dd"), text);
+  };
+  const seen = d.last_seen_s ? formatAge(lang, nowGatewayS() - d.last_seen_s) : null;
+  fact("lastSeen", seen ?? t(lang, "device.never"));
+  fact("framesOk", formatCount(lang, d.frames_ok ?? 0));
+  fact("framesDropped", formatCount(lang, d.frames_dropped ?? 0));
+  fact("battery", typeof d.battery_pct === "number" ? `${Math.round(d.battery_pct)} %` : null);
+  fact("reconnects", d.reconnects ? formatCount(lang, d.reconnects) : null);
+  const info = d.info ?? {};
+  const firmware = info.firmware_revision
+    ? `${t(lang, "device.firmware")} ${info.firmware_revision}`
+    : "";
+  setText(
+    li.querySelector(".device-meta"),
+    [info.manufacturer, info.model_number, firmware, d.id].filter(Boolean).join(" · "),
+  );
+  const error = li.querySelector(".device-error");
+  error.hidden = d.connected || !d.last_error;
+  setText(error, d.connected ? "" : d.last_error ?? "");
+  li.querySelector(".device-hint").hidden = Boolean(d.connected);
+}
+
+// ---------------------------------------------------------------- pleth sweep
+
+// A monitor-style sweep: samples are placed by index (x = index mod window), so a jump in
+// first_index leaves a gap, and the trace is played out at fs_hz a little behind real time.
+class Sweep {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.colors = {};
+    this.reset(null, null);
+    new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
+    this.resize();
+    const frame = () => {
+      this.draw(performance.now() / 1000);
+      window.requestAnimationFrame(frame);
+    };
+    window.requestAnimationFrame(frame);
+  }
+
+  reset(fs, deviceId) {
+    this.fs = fs;
+    this.deviceId = deviceId;
+    this.anchor = null; // {index, t}: sample index due at local time t (s)
+    this.lastEnd = -Infinity;
+    this.lastPushS = -Infinity;
+    this.lo = null;
+    this.hi = null;
+    const size = fs ? Math.ceil(fs * PLETH_WINDOW_S * 2) : 1;
+    this.idx = new Float64Array(size).fill(-1);
+    this.val = new Float32Array(size);
+    this.poor = new Uint8Array(size);
+  }
+
+  push(msg, nowS) {
+    const data = msg.data?.[0];
+    const fs = msg.fs_hz;
+    const first = msg.first_index;
+    if (!Array.isArray(data) || !(fs > 0) || !Number.isInteger(first)) return;
+    if (msg.device_id !== this.deviceId && nowS - this.lastPushS < PLETH_SWITCH_S) return;
+    // A new device, a new rate, or an index that went back (gateway restarted): start over.
+    const wentBack = first + data.length < this.lastEnd - fs;
+    if (msg.device_id !== this.deviceId || fs !== this.fs || wentBack) {
+      this.reset(fs, msg.device_id);
+    }
+    const poor = (msg.quality ?? []).some((f) => QUALITY_LEVEL[f] && QUALITY_LEVEL[f] !== "info");
+    const size = this.idx.length;
+    data.forEach((v, k) => {
+      const i = first + k;
+      const slot = i % size;
+      this.idx[slot] = typeof v === "number" ? i : -1;
+      this.val[slot] = v;
+      this.poor[slot] = poor ? 1 : 0;
+    });
+    const end = first + data.length;
+    this.lastEnd = Math.max(this.lastEnd, end);
+    this.lastPushS = nowS;
+    // Keep the playhead PLETH_DELAY_S behind the newest sample: nudge it, or jump when far off.
+    const target = end - PLETH_DELAY_S * fs;
+    if (this.anchor === null) {
+      this.anchor = { index: target, t: nowS };
+    } else {
+      const predicted = this.anchor.index + (nowS - this.anchor.t) * fs;
+      const error = target - predicted;
+      this.anchor = { index: Math.abs(error) > fs ? target : predicted + error * 0.05, t: nowS };
+    }
+  }
+
+  has(i) {
+    return i >= 0 && this.idx[i % this.idx.length] === i;
+  }
+
+  resize() {
+    const box = this.canvas.parentElement;
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(box.clientWidth * dpr));
+    const h = Math.max(1, Math.round(box.clientHeight * dpr));
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w;
+      this.canvas.height = h;
+    }
+    const css = getComputedStyle(this.canvas);
+    for (const name of ["trace", "poor", "grid", "muted"]) {
+      this.colors[name] = css.getPropertyValue(`--pleth-${name}`).trim() || "#888";
+    }
+    this.font = css.fontFamily;
+  }
+
+  draw(nowS) {
+    const { ctx, canvas } = this;
+    const W = canvas.width;
+    const H = canvas.height;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.clearRect(0, 0, W, H);
+    ctx.lineWidth = dpr;
+    ctx.strokeStyle = this.colors.grid;
+    ctx.beginPath();
+    for (let s = 1; s < PLETH_WINDOW_S; s += 1) {
+      const x = Math.round((s / PLETH_WINDOW_S) * W) + 0.5;
+      ctx.moveTo(x, 0);
+      ctx.lineTo(x, H);
+    }
+    ctx.stroke();
+    if (!this.anchor) return this.waiting();
+    const fs = this.fs;
+    const n = Math.round(fs * PLETH_WINDOW_S);
+    const head = Math.floor(this.anchor.index + (nowS - this.anchor.t) * fs);
+    const start = head - n + Math.round(fs * PLETH_ERASE_S);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = start; i <= head; i += 1) {
+      if (!this.has(i)) continue;
+      const v = this.val[i % this.idx.length];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (lo > hi) return this.waiting();
+    if (hi - lo < PLETH_MIN_SPAN) {
+      const mid = (hi + lo) / 2;
+      lo = mid - PLETH_MIN_SPAN / 2;
+      hi = mid + PLETH_MIN_SPAN / 2;
+    }
+    // Auto-gain like a monitor: widen at once, narrow slowly so the trace does not breathe.
+    this.lo = this.lo === null || lo < this.lo ? lo : this.lo + (lo - this.lo) * 0.05;
+    this.hi = this.hi === null || hi > this.hi ? hi : this.hi + (hi - this.hi) * 0.05;
+    const pad = H * 0.08;
+    const y = (v) => H - pad - ((v - this.lo) / (this.hi - this.lo)) * (H - 2 * pad);
+    ctx.lineWidth = 2.5 * dpr;
+    ctx.lineJoin = "round";
+    for (const poorPass of [0, 1]) {
+      ctx.strokeStyle = poorPass ? this.colors.poor : this.colors.trace;
+      ctx.beginPath();
+      let prevX = null;
+      for (let i = start; i <= head; i += 1) {
+        const slot = i % this.idx.length;
+        if (!this.has(i) || this.poor[slot] !== poorPass) {
+          prevX = null;
+          continue;
+        }
+        const x = (((i % n) + n) % n) / n * W;
+        const yy = y(this.val[slot]);
+        if (prevX === null || x < prevX) ctx.moveTo(x, yy);
+        else ctx.lineTo(x, yy);
+        prevX = x;
+      }
+      ctx.stroke();
+    }
+    return undefined;
+  }
+
+  waiting() {
+    const { ctx, canvas } = this;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.fillStyle = this.colors.muted;
+    ctx.font = `${Math.round(18 * dpr)}px ${this.font}`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText(t(state.lang, "pleth.waiting"), canvas.width / 2, canvas.height / 2);
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+const sweep = new Sweep($("pleth-canvas"));
+const stored = readStoredLanguage();
+state.userChoseLanguage = stored !== null;
+$("lang-toggle").addEventListener("click", () => {
+  const next = state.lang === "nb" ? "en" : "nb";
+  state.userChoseLanguage = true;
+  storeLanguage(next);
+  setLanguage(next);
+});
+setLanguage(stored ?? DEFAULT_LANGUAGE);
+renderLink();
+window.setInterval(() => renderAll(), TICK_MS);
+new LiveLink(handle).connect();

@@ -1,0 +1,119 @@
+"""End-to-end fixtures: the real gateway (``helserom run``) on a simulated room, driven by
+Debian's Chromium through Playwright (never a Playwright-downloaded browser).
+
+The gateway runs as a subprocess in its own session so teardown can prove that SIGTERM stops
+it cleanly: exit code 0 within 10 s and nothing left in its process group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
+
+from tests.gatewayproc import GatewayProcess, start_gateway
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[GatewayProcess]:
+    """`helserom run` on a simulated oximeter (HR 72, SpO2 97), stopped with SIGTERM."""
+    gw = start_gateway()
+    try:
+        yield gw
+    finally:
+        try:
+            gw.stop_cleanly()
+        finally:
+            gw.remove()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """The Playwright driver (sync API)."""
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's headless Chromium with a fresh profile."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: install Debian's chromium (make apt-test)")
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@dataclass
+class Kiosk:
+    """A logged-in browser context with its console errors collected."""
+
+    context: BrowserContext
+    page: Page
+    gateway: GatewayProcess
+    errors: list[str]
+
+    def login(self) -> None:
+        """Visit the login URL; the gateway sets the cookie and redirects to /kiosk/."""
+        response = self.page.goto(self.gateway.login_url)
+        assert response is not None and response.ok, response
+        assert self.page.url == f"{self.gateway.base_url}/kiosk/", self.page.url
+
+
+KioskFactory = Callable[..., Kiosk]
+
+
+@pytest.fixture
+def kiosk_factory(browser: Browser, gateway: GatewayProcess) -> Iterator[KioskFactory]:
+    """Makes logged-in kiosk contexts of a given viewport; fails on any browser console error."""
+    made: list[Kiosk] = []
+
+    def make(width: int = 1280, height: int = 800) -> Kiosk:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        errors: list[str] = []
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                errors.append(f"console error: {message.text} ({message.location})")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+        kiosk = Kiosk(context, page, gateway, errors)
+        made.append(kiosk)
+        kiosk.login()
+        return kiosk
+
+    yield make
+    for kiosk in made:
+        kiosk.context.close()  # before the gateway stops: its WebSocket must not see the stop
+    errors = [e for k in made for e in k.errors]
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+
+@pytest.fixture
+def kiosk(kiosk_factory: KioskFactory) -> Kiosk:
+    """A logged-in kiosk page at 1280x800."""
+    return kiosk_factory()

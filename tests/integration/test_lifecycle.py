@@ -1,0 +1,107 @@
+"""Start and stop: SIGTERM drains and leaves no process, pty, link or socket behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.gatewayproc import HELSEROM, start_gateway, wait_for
+
+
+def _pts_open_by(pid: int) -> list[str]:
+    out = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("/dev/pts/") or target == "/dev/ptmx":
+            out.append(target)
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_everything_cleanly(sig: signal.Signals) -> None:
+    gw = start_gateway()
+    wait_for(lambda: gw.device()["frames_ok"] > 100, 10)
+    assert _pts_open_by(gw.process.pid), "the gateway should hold the simulated pty open"
+    assert (gw.sim_dir / "control.sock").exists()
+    gw.stop_cleanly(sig)  # exit 0 within 10 s, empty process group, no ERROR logged
+    assert not gw.sim_dir.exists(), list(gw.sim_dir.rglob("*"))
+    assert "stopped on request" in gw.stderr()
+    db = sqlite3.connect(gw.db_path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM measurement").fetchone()[0] > 0
+    assert db.execute("SELECT count(*) FROM sample_block").fetchone()[0] > 0
+    gw.remove()
+
+
+def test_restart_reuses_store_and_token() -> None:
+    gw = start_gateway()
+    wait_for(lambda: gw.device()["frames_ok"] > 30, 10)
+    gw.stop_cleanly()
+    rows = sqlite3.connect(gw.db_path).execute("SELECT count(*) FROM measurement").fetchone()[0]
+    again = start_gateway(gw.root)
+    try:
+        assert again.token == gw.token
+        wait_for(lambda: again.device()["frames_ok"] > 30, 10)
+    finally:
+        again.stop_cleanly()
+    more = sqlite3.connect(gw.db_path).execute("SELECT count(*) FROM measurement").fetchone()[0]
+    assert more > rows
+    gw.remove()
+
+
+def test_bad_config_refuses_to_start(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[server]\nhost = "0.0.0.0"\n', encoding="utf-8")
+    start = time.monotonic()
+    res = subprocess.run(
+        [HELSEROM, "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert res.returncode == 2
+    assert f"{config}: server.host: got '0.0.0.0'; expected a loopback address" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    config = tmp_path / "gw.toml"
+    config.write_text(f'[gateway]\nstate_dir = "{tmp_path}"\n[server]\nport = {port}\n')
+    try:
+        res = subprocess.run(
+            [HELSEROM, "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        holder.close()
+    assert res.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_python_module_entry_point() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway", "--help"], capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0 and "decode" in res.stdout
