@@ -49,14 +49,16 @@ def gateway() -> Iterator[GatewayProcess]:
             gw.remove()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the sync API runs an event loop in this thread until it stops, and later
+# (asyncio) test modules need the thread back.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     """The Playwright driver (sync API)."""
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's headless Chromium with a fresh profile."""
     if not CHROMIUM.exists():
