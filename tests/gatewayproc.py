@@ -154,8 +154,8 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def start_gateway(root: Path | None = None) -> GatewayProcess:
-    """Start ``helserom run`` on a simulated room; wait for its kiosk URL."""
+def start_gateway(root: Path | None = None, *, via_make: bool = False) -> GatewayProcess:
+    """Start ``helserom run`` (or ``make run``) on a simulated room; wait for its kiosk URL."""
     assert HELSEROM.exists(), f"{HELSEROM} missing: run `make setup` first"
     # sim.dir must stay < 80 characters: a short private directory under /tmp
     root = root or Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
@@ -164,9 +164,14 @@ def start_gateway(root: Path | None = None) -> GatewayProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELSEROM_")}
     env["PYTHONUNBUFFERED"] = "1"
     with (root / "gateway.stderr").open("a", encoding="utf-8") as stderr:
+        command = (
+            ["make", "--no-print-directory", "run", f"CONFIG={config}"]
+            if via_make
+            else [str(HELSEROM), "run", "--config", str(config)]
+        )
         process = subprocess.Popen(
-            [str(HELSEROM), "run", "--config", str(config)],
-            cwd=root,
+            command,
+            cwd=REPO if via_make else root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
