@@ -1,4 +1,7 @@
-"""hwsim tests fail if anything logs at ERROR that the test did not expect."""
+"""Every test fails if anything logs at ERROR that the test did not expect.
+
+A test that expects an ERROR clears it from ``caplog`` (``caplog.clear()``) after checking it.
+"""
 
 from __future__ import annotations
 
