@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -46,10 +47,10 @@ class KioskAuth:
             candidate.encode(), self.token.encode()
         )
 
-    def presented(self, headers: dict[str, str] | object, cookies: dict[str, str]) -> str | None:
+    def presented(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
         """The token a request presents, if any."""
-        auth = getattr(headers, "get", lambda _k: None)("authorization")
-        if isinstance(auth, str) and auth.lower().startswith("bearer "):
+        auth = headers.get("authorization")
+        if auth is not None and auth.lower().startswith("bearer "):
             return auth[7:].strip()
         return cookies.get(COOKIE_NAME)
 
@@ -62,7 +63,7 @@ def _auth(request: Request) -> KioskAuth:
 def require_kiosk(request: Request) -> None:
     """FastAPI dependency: 401 unless the request carries the kiosk token."""
     auth = _auth(request)
-    if not auth.valid(auth.presented(request.headers, dict(request.cookies))):
+    if not auth.valid(auth.presented(request.headers, request.cookies)):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "authentication required",
@@ -73,7 +74,7 @@ def require_kiosk(request: Request) -> None:
 def websocket_allowed(ws: WebSocket) -> bool:
     """Token check plus Origin check (a page from another origin may not read the room)."""
     auth: KioskAuth = ws.app.state.auth
-    if not auth.valid(auth.presented(ws.headers, dict(ws.cookies))):
+    if not auth.valid(auth.presented(ws.headers, ws.cookies)):
         return False
     origin = ws.headers.get("origin")
     if origin is None:

@@ -109,7 +109,14 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
 
 
 async def _stop_when(stop: asyncio.Event, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    await stop.wait()
+    """On a stop signal (or if the server ends by itself) stop the whole group."""
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not stop.is_set():
+        logger.error("the HTTP server stopped by itself; stopping the gateway")
     logger.info("stopping: closing the server, draining the pipeline")
     server.should_exit = True
     with contextlib.suppress(TimeoutError):

@@ -117,7 +117,7 @@ class SimDeviceSettings(_Section):
     @field_validator("link")
     @classmethod
     def _plain_name(cls, link: str) -> str:
-        if not link or "/" in link.strip("/").replace("by-id/", "", 1) or ".." in link:
+        if not link or "/" in link or link in (".", ".."):
             raise ValueError("a plain file name such as 'usb-Nonin_3150-if00' (no '/' or '..')")
         return link
 

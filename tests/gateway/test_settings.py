@@ -92,6 +92,11 @@ BAD_CONFIGS = [
         id="toml-syntax",
     ),
     pytest.param(
+        '[[sim.devices]]\nid = "ox"\nlink = "../etc/passwd"\n',
+        "sim.devices[0].link: got '../etc/passwd'; expected a plain file name",
+        id="sim-link-escapes",
+    ),
+    pytest.param(
         '[[devices]]\nuri = "serial:///a?codec=nonin2"\n',
         "devices[0].id: missing; expected this key to be set",
         id="missing-key",
