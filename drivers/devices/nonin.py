@@ -25,6 +25,7 @@ from drivers.transports.uri import DeviceUri
 
 logger = logging.getLogger(__name__)
 
+DROP_LOG_INTERVAL_S = 1.0
 PLETH_FS_HZ = 75.0  # format #2: one pleth sample per frame, 75 frames/s
 
 
@@ -40,6 +41,7 @@ class NoninOximeter:
         self.info = DeviceInfo(manufacturer="Nonin Medical")
         self._sample_index = 0  # pleth samples since the gateway started this device
         self._reported_drops = 0
+        self._drop_logged_s = -math.inf
 
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield events per packet (every 1/3 s) until the port vanishes."""
@@ -62,9 +64,10 @@ class NoninOximeter:
                         yield event
 
     def _log_drops(self) -> None:
-        # Once per burst, not once per byte: log when the dropped count grows after a quiet spell.
+        # Once per burst, not once per byte: at most one line per DROP_LOG_INTERVAL_S.
         dropped = self.counters.bytes_dropped
-        if dropped != self._reported_drops:
+        now = time.monotonic()
+        if dropped != self._reported_drops and now - self._drop_logged_s >= DROP_LOG_INTERVAL_S:
             logger.warning(
                 "%s: %d bytes of garbage or broken frames skipped (total %d)",
                 self.device_id,
@@ -72,6 +75,7 @@ class NoninOximeter:
                 dropped,
             )
             self._reported_drops = dropped
+            self._drop_logged_s = now
 
     def _events(self, packet: Nonin2Packet, received: ReceiveTime) -> list[DeviceEvent]:
         quality = packet.quality()

@@ -75,7 +75,7 @@ def test_garbage_truncation_and_bit_flips_are_counted_exactly(gw: GatewayProcess
     assert after_gw["reconnects"] == before_gw["reconnects"]  # garbage never drops the link
     # one warning per burst, not per byte
     warnings = [line for line in gw.stderr().splitlines() if "bytes of garbage" in line]
-    assert 1 <= len(warnings) <= 10, warnings
+    assert 1 <= len(warnings) <= 3, warnings  # bursts within ~0.4 s: one line a second at most
 
 
 def test_unplug_then_replug(gw: GatewayProcess) -> None:
