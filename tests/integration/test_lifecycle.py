@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -105,3 +106,38 @@ def test_python_module_entry_point() -> None:
         [sys.executable, "-m", "gateway", "--help"], capture_output=True, text=True, check=False
     )
     assert res.returncode == 0 and "decode" in res.stdout
+
+
+def test_helserom_sim_runs_the_room_alone() -> None:
+    import tempfile
+
+    import serial
+
+    from tests.gatewayproc import CONFIG, DEVICE_ID, LINK
+
+    root = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
+    config = root / "gateway.toml"
+    config.write_text(CONFIG.format(root=root, device_id=DEVICE_ID, link=LINK), encoding="utf-8")
+    proc = subprocess.Popen(
+        [HELSEROM, "sim", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().split()
+        assert first[0] == DEVICE_ID and first[1].startswith("serial://"), first
+        link = root / "sim" / "by-id" / LINK
+        assert first[1].startswith(f"serial://{link}?codec=nonin2")
+        with serial.Serial(str(link), 9600, timeout=2) as port:
+            data = port.read(200)
+        assert data.count(b"\x01") >= 10, data.hex()  # frames arrive through the link
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+    assert code == 0, proc.stderr.read() if proc.stderr else ""
+    assert not link.exists()
+    assert not (root / "sim").exists()
+    shutil.rmtree(root)
