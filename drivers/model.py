@@ -225,6 +225,10 @@ class DeviceInfo:
     software_revision: str | None = None
     system_id: str | None = None
 
+    def as_dict(self) -> dict[str, str | None]:
+        """All fields, for JSON."""
+        return {name: getattr(self, name) for name in DeviceInfo.__slots__}
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceStatus:

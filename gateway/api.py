@@ -121,10 +121,7 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
     )
     async def devices(ctx: ContextDep) -> list[dict[str, Any]]:
         """Every configured device: connection, link counters (frames ok/dropped), identity."""
-        out = []
-        for slot, status in zip(ctx.pipeline.slots.values(), ctx.pipeline.statuses(), strict=True):
-            out.append({**status_dict(status), "label": slot.label})
-        return out
+        return _device_list(ctx)
 
     @app.get("/openapi.json", dependencies=auth_required, include_in_schema=False)
     async def openapi() -> JSONResponse:
@@ -151,12 +148,7 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
                     "room": ctx.settings.gateway.room,
                     "language": ctx.settings.gateway.language,
                     "sent_s": time.time(),
-                    "devices": [
-                        {**status_dict(s), "label": slot.label}
-                        for slot, s in zip(
-                            ctx.pipeline.slots.values(), ctx.pipeline.statuses(), strict=True
-                        )
-                    ],
+                    "devices": _device_list(ctx),
                 }
             )
             receiver = asyncio.ensure_future(ws.receive())
@@ -181,6 +173,14 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
                 receiver.cancel()
 
     return app
+
+
+def _device_list(ctx: GatewayContext) -> list[dict[str, Any]]:
+    """Every device's status with its label (GET /api/v1/devices and the live hello)."""
+    return [
+        {**status_dict(slot.status(ctx.settings.pipeline.silence_timeout_s)), "label": slot.label}
+        for slot in ctx.pipeline.slots.values()
+    ]
 
 
 def _ui_file(name: str) -> Response:

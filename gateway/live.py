@@ -71,7 +71,7 @@ def status_dict(s: DeviceStatus) -> dict[str, Any]:
         "bytes_dropped": s.bytes_dropped,
         "reconnects": s.reconnects,
         "last_error": s.last_error,
-        "info": {k: getattr(s.info, k) for k in type(s.info).__slots__},
+        "info": s.info.as_dict(),
     }
 
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from drivers.devices import Device
 from drivers.errors import DriverError, PortGoneError
@@ -73,7 +73,6 @@ class PipelineStats:
     write_errors: int = 0
     last_write_s: float = math.nan
     device_restarts: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class Pipeline:

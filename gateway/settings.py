@@ -21,7 +21,6 @@ from drivers.transports.uri import DeviceUri
 
 ENV_PREFIX = "HELSEROM_"
 LOOPBACK_NAMES = ("localhost",)
-SIM_DEVICE_KINDS = ("nonin2-oximeter",)
 
 
 class _Section(BaseModel):

@@ -178,7 +178,7 @@ class Store:
                     db.execute(
                         "INSERT INTO device_info (device_id, received_wall_s, info)"
                         " VALUES (?, ?, ?)",
-                        (device_id, time.time(), json.dumps(_info_dict(info))),
+                        (device_id, time.time(), json.dumps(info.as_dict())),
                     )
 
     async def count(self, table: str) -> int:
@@ -221,7 +221,3 @@ class _transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def _info_dict(info: DeviceInfo) -> dict[str, str | None]:
-    return {name: getattr(info, name) for name in DeviceInfo.__slots__}
