@@ -9,8 +9,8 @@ BIN := $(VENV)/bin
 CONFIG ?= config/rooms/sim.toml
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-APT_RUN := chromium
-APT_TEST := chromium fonts-dejavu-core
+APT_RUN := chromium dbus-daemon
+APT_TEST := chromium fonts-dejavu-core dbus-daemon
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck imports pytest bench setup apt-test clean help

@@ -104,6 +104,58 @@ class Quantity(enum.Enum):
         "Respiration rate",
     )
 
+    PERFUSION_INDEX = QuantitySpec(
+        "perfusion_index",
+        "%",
+        150488,
+        "MDC_BLD_PERF_INDEX",
+        "61006-3",
+        "Perfusjonsindeks",
+        "Perfusion index",
+    )
+    CUFF_PRESSURE = QuantitySpec(
+        "cuff_pressure",
+        "mm[Hg]",
+        150300,
+        "MDC_PRESS_CUFF",
+        None,
+        "Mansjettrykk",
+        "Cuff pressure",
+    )
+    # ECG waveform (channels name the leads; MDC_ECG_ELEC_POTL is the lead-unspecific code)
+    ECG = QuantitySpec("ecg", "uV", 131328, "MDC_ECG_ELEC_POTL", None, "EKG", "ECG")
+    # Spirometry (IEEE 11073-10101 airway partition; LOINC spirometry panel)
+    AIRWAY_FLOW = QuantitySpec(
+        "airway_flow", "L/s", 151764, "MDC_FLOW_AWAY", None, "Luftstrøm", "Airway flow"
+    )
+    FEV1 = QuantitySpec(
+        "fev1", "L", 152586, "MDC_VOL_AWAY_EXP_FORCED_1S", "20150-9", "FEV1", "FEV1"
+    )
+    FVC = QuantitySpec(
+        "fvc", "L", 188928, "MDC_VOL_AWAY_EXP_FORCED_CAPACITY", "19868-9", "FVC", "FVC"
+    )
+    FEV1_FVC = QuantitySpec(
+        "fev1_fvc",
+        "1",
+        188948,
+        "MDC_RATIO_AWAY_EXP_FORCED_1S_FVC",
+        "19926-5",
+        "FEV1/FVC",
+        "FEV1/FVC",
+    )
+    PEF = QuantitySpec(
+        "pef", "L/s", 152584, "MDC_FLOW_AWAY_EXP_FORCED_PEAK", "19935-6", "PEF", "PEF"
+    )
+    FEF25_75 = QuantitySpec(
+        "fef25_75",
+        "L/s",
+        188960,
+        "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
+        "19927-3",
+        "FEF25–75",
+        "FEF25–75",
+    )
+
     @property
     def spec(self) -> QuantitySpec:
         """The codes and unit of this quantity."""
