@@ -183,6 +183,11 @@ class QualityFlag(enum.IntFlag):
     MISSING = 1 << 6  # device sent its "no value" code; value is NaN
     DEVICE_CLOCK_NOT_SET = 1 << 7  # device timestamp cannot be trusted
     GAP_BEFORE = 1 << 8  # samples or frames were lost just before this value
+    RAIL_SATURATION = 1 << 9  # a biopotential channel sits at its ADC rail (clipped)
+    CUFF_FIT = 1 << 10  # BP device: cuff too loose or badly placed
+    IRREGULAR_PULSE = 1 << 11  # BP device: irregular pulse during the measurement
+    STORED = 1 << 12  # read back from the device's memory, not measured just now
+    OUT_OF_RANGE = 1 << 13  # device says the value is outside its measuring range
 
     def names(self) -> list[str]:
         """Lower-case names of the set flags, for JSON."""

@@ -75,7 +75,9 @@ class GatewayContext:
                 "batches_written": stats.batches_written,
                 "write_errors": stats.write_errors,
                 "device_restarts": stats.device_restarts,
+                "engine_errors": stats.engine_errors,
             },
+            "engine": self.pipeline.engine.stats.as_dict(),
             "live": {"clients": self.hub.subscribers, "dropped": self.hub.dropped},
             "devices": [
                 {

@@ -1,6 +1,6 @@
 """The live hub: fan-out of stored events to WebSocket clients, and the message schema (v1).
 
-Messages are JSON objects with ``type`` in {hello, measurement, waveform, status}. Times are
+Messages are JSON objects with ``type`` in {hello, measurement, waveform, derived, status}. Times are
 Unix seconds from the gateway clock; ``received_s`` says when the gateway got the value so a
 page can show its age. Documented in docs/api.md.
 """
@@ -14,6 +14,8 @@ from typing import Any
 
 from drivers.model import DeviceStatus, Measurement, SampleBlock
 from gateway.queues import DropOldestQueue
+from gateway.signals.engine import Derived
+from gateway.signals.verdict import Assessed
 
 SCHEMA_VERSION = 1
 Message = dict[str, Any]
@@ -23,8 +25,15 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 6)
 
 
-def measurement_message(m: Measurement) -> Message:
-    """A stored measurement as a live message."""
+def verdict_fields(assessed: Assessed | None) -> dict[str, Any]:
+    """``verdict`` (valid/questionable/invalid, or null when unchecked) and ``reasons``."""
+    if assessed is None:
+        return {"verdict": None, "reasons": []}
+    return {"verdict": assessed.verdict.value, "reasons": assessed.reason_codes()}
+
+
+def measurement_message(m: Measurement, assessed: Assessed | None = None) -> Message:
+    """A stored measurement as a live message, with the engine's verdict."""
     spec = m.quantity.spec
     return {
         "type": "measurement",
@@ -38,6 +47,26 @@ def measurement_message(m: Measurement) -> Message:
         "device_time": m.device_time.isoformat() if m.device_time else None,
         "device_clock_set": m.device_clock_set,
         "quality": m.quality.names(),
+        **verdict_fields(assessed),
+    }
+
+
+def derived_message(d: Derived) -> Message:
+    """A value the engine derived from a waveform (heart rate from ECG, PI from pleth …)."""
+    v = d.value
+    return {
+        "type": "derived",
+        "device_id": d.device_id,
+        "source": d.source,
+        "channel": d.channel,
+        "key": v.key,
+        "value": _num(v.assessed.value),
+        "unit": v.unit,
+        **verdict_fields(v.assessed),
+        "detail": {k: _num(x) if isinstance(x, float) else x for k, x in v.detail.items()},
+        "window_s": d.window_s,
+        "received_s": d.input_received_wall_s,
+        "latency_ms": round(d.latency_s * 1000.0, 3),
     }
 
 

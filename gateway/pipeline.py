@@ -16,15 +16,23 @@ from dataclasses import dataclass, replace
 from drivers.devices import Device
 from drivers.errors import DriverError, PortGoneError
 from drivers.model import DeviceEvent, DeviceInfo, DeviceStatus, Measurement, SampleBlock
-from gateway.live import LiveHub, measurement_message, status_message, waveform_message
+from gateway.live import (
+    LiveHub,
+    derived_message,
+    measurement_message,
+    status_message,
+    waveform_message,
+)
 from gateway.queues import DropOldestQueue
 from gateway.settings import PipelineSettings
+from gateway.signals.engine import EngineResult, SignalEngine
 from gateway.store import Store, StoredEvent
 
 logger = logging.getLogger(__name__)
 
 WRITE_BATCH_MAX = 256
 STATUS_INTERVAL_S = 0.5
+ENGINE_LOG_INTERVAL_S = 10.0
 
 
 @dataclass(slots=True)
@@ -73,17 +81,25 @@ class PipelineStats:
     write_errors: int = 0
     last_write_s: float = math.nan
     device_restarts: int = 0
+    engine_errors: int = 0
 
 
 class Pipeline:
     """Owns the device slots, the event queue and the writer."""
 
     def __init__(
-        self, settings: PipelineSettings, store: Store, hub: LiveHub, slots: list[DeviceSlot]
+        self,
+        settings: PipelineSettings,
+        store: Store,
+        hub: LiveHub,
+        slots: list[DeviceSlot],
+        engine: SignalEngine | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.hub = hub
+        self.engine = engine if engine is not None else SignalEngine({})
+        self._engine_logged_s = -math.inf
         self.slots = {s.device.device_id: s for s in slots}
         self.queue: DropOldestQueue[_Tagged] = DropOldestQueue(settings.device_queue_size)
         self.stats = PipelineStats()
@@ -147,12 +163,27 @@ class Pipeline:
         self.stats.batches_written += 1
         self.stats.events_written += len(stored)
         self.stats.last_write_s = time.time()
-        for tagged in batch:
-            ev = tagged.event
-            if isinstance(ev, Measurement):
-                self.hub.publish(measurement_message(ev))
-            elif isinstance(ev, SampleBlock):
-                self.hub.publish(waveform_message(ev))
+        events = [tagged.event for tagged in batch]
+        judged = self._judge(events)
+        for event, verdict in zip(events, judged.verdicts, strict=True):
+            if isinstance(event, Measurement):
+                self.hub.publish(measurement_message(event, verdict))
+            elif isinstance(event, SampleBlock):
+                self.hub.publish(waveform_message(event))
+        for derived in judged.derived:
+            self.hub.publish(derived_message(derived))
+
+    def _judge(self, events: list[DeviceEvent]) -> EngineResult:
+        """The engine's verdicts; a bug there must not stop storing or showing data."""
+        try:
+            return self.engine.process(events)
+        except Exception:
+            self.stats.engine_errors += 1
+            now = time.monotonic()
+            if now - self._engine_logged_s > ENGINE_LOG_INTERVAL_S:
+                self._engine_logged_s = now
+                logger.exception("signal engine failed; values published without verdicts")
+            return EngineResult((None,) * len(events), ())
 
     async def run_status(self) -> None:
         """Publish device status when it changes (checked every 0.5 s)."""

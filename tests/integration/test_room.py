@@ -118,6 +118,11 @@ def test_measurement_is_on_disk_before_it_is_seen(gw: GatewayProcess) -> None:
     assert {m["quantity"] for m in seen} == {"spo2", "pulse_rate"}
     spo2 = [m["value"] for m in seen if m["quantity"] == "spo2" and m["value"] is not None]
     assert spo2 and all(90 <= v <= 100 for v in spo2)
+    # every value carries the engine's verdict; a missing value is never valid
+    for m in seen:
+        assert m["verdict"] in {"valid", "questionable", "invalid"}, m
+        if m["value"] is None:
+            assert m["verdict"] == "invalid" and "missing" in m["reasons"], m
 
 
 def test_websocket_refuses_foreign_origin_and_no_token(gw: GatewayProcess) -> None:

@@ -1,0 +1,329 @@
+"""The realtime signal engine: every value the gateway shows gets a verdict here.
+
+Pure and synchronous (no asyncio, no I/O): the pipeline calls :meth:`SignalEngine.process` with
+each batch of stored events, and ``helserom analyze`` feeds recordings through the same analyzers.
+
+* Waveforms (``SampleBlock``) go to one analyzer per (device, quantity, channel) — ECG lead, pleth,
+  airway flow. Each analyzer keeps its own bounded ring of recent signal. Whenever a channel has
+  received ``block_s`` seconds of new samples it is assessed, so processing happens in fixed blocks
+  of signal time whatever the device's packet size, and the same recording gives the same verdicts
+  in the CLI and in the room.
+* Spot values (``Measurement``) are judged at once from the device's status bits and plausibility
+  (:mod:`gateway.signals.spot`), blood-pressure readings as a whole (:mod:`gateway.clinical.bp`),
+  and refined by what the device's own waveform says (SpO2 against its pleth).
+
+Latency is measured from the moment the gateway received a block (its ``received.monotonic_s``)
+to the moment its verdict is computed; compute time per batch is measured separately.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from drivers.model import DeviceEvent, Measurement, QualityFlag, Quantity, SampleBlock
+from gateway.clinical.bp import assess_bp
+from gateway.signals.ring import RingBuffer
+from gateway.signals.spot import assess_spot
+from gateway.signals.verdict import Assessed
+
+DEFAULT_BLOCK_S = 0.25
+STATS_WINDOW = 4096  # latency / compute samples kept for percentiles
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedValue:
+    """One value an analyzer derived (or checked), with its verdict."""
+
+    key: str  # e.g. "heart_rate", "pulse_rate", "perfusion_index", "signal_quality"
+    unit: str  # UCUM
+    assessed: Assessed
+    detail: Mapping[str, float | str | bool | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A derived value from one channel of one device, as the engine emits it."""
+
+    device_id: str
+    source: str  # the input quantity's key: "ecg", "pleth", "airway_flow"
+    channel: str
+    value: DerivedValue
+    window_s: float  # how much signal the value rests on
+    input_received_wall_s: float  # when the newest input sample reached the gateway
+    latency_s: float  # input received (monotonic) -> value computed
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """What the engine knows of one device: latest spot values and analyzer results."""
+
+    spot: dict[Quantity, Measurement] = field(default_factory=dict)
+    results: dict[str, object] = field(default_factory=dict)  # analyzer-specific, by source key
+
+
+class WaveChannel(Protocol):
+    """An analyzer for one waveform channel."""
+
+    window_s: float
+
+    def feed(self, block: NDArray[np.float64], *, gap_before: bool) -> None:
+        """Append samples (one channel, in the unit of the factory's contract)."""
+        ...
+
+    def assess(self, device: DeviceState) -> list[DerivedValue]:
+        """Verdicts over the recent window; may store a result in ``device.results``."""
+        ...
+
+
+ChannelFactory = Callable[[float, str], WaveChannel]
+"""(fs_hz, channel name) -> analyzer. Receives samples in the quantity's unit."""
+
+SpotRefiner = Callable[[Measurement, Assessed, DeviceState], Assessed]
+"""(measurement, verdict from flags/plausibility, device state) -> refined verdict."""
+
+
+class _Percentiles:
+    """The last STATS_WINDOW samples of a duration, for p50/p99."""
+
+    def __init__(self) -> None:
+        self._ring = RingBuffer(STATS_WINDOW)
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        self._ring.extend(np.array([seconds]))
+        self.count += 1
+
+    def percentile_ms(self, q: float) -> float:
+        if not len(self._ring):
+            return math.nan
+        return float(np.percentile(self._ring.latest()[:, 0], q)) * 1000.0
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """How fast the engine is and how late its verdicts are."""
+
+    latency: _Percentiles = field(default_factory=_Percentiles)
+    compute: _Percentiles = field(default_factory=_Percentiles)
+    blocks_in: int = 0
+    derived_out: int = 0
+    spot_assessed: int = 0
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """For /healthz and the bench (None where nothing was measured yet)."""
+
+        def ms(p: _Percentiles, q: float) -> float | None:
+            value = p.percentile_ms(q)
+            return None if math.isnan(value) else round(value, 3)
+
+        return {
+            "blocks_in": self.blocks_in,
+            "derived_out": self.derived_out,
+            "spot_assessed": self.spot_assessed,
+            "latency_p50_ms": ms(self.latency, 50),
+            "latency_p99_ms": ms(self.latency, 99),
+            "compute_p50_ms": ms(self.compute, 50),
+            "compute_p99_ms": ms(self.compute, 99),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    """What one :meth:`SignalEngine.process` call produced."""
+
+    verdicts: tuple[Assessed | None, ...]  # per input event: the verdict of a Measurement
+    derived: tuple[Derived, ...]
+
+
+@dataclass(slots=True)
+class _Channel:
+    analyzer: WaveChannel
+    device_id: str
+    source: str
+    name: str
+    fs_hz: float
+    samples_per_block: int
+    pending: int = 0  # samples fed since the last assessment
+    last_index: int = -1  # first_index + n of the last block, to spot gaps
+    received_wall_s: float = math.nan
+    received_mono_s: float = math.nan
+
+
+_BP_PARTS = (Quantity.BP_SYSTOLIC, Quantity.BP_DIASTOLIC, Quantity.BP_MEAN)
+
+
+class SignalEngine:
+    """Routes events to analyzers and returns verdicts; one instance per gateway."""
+
+    def __init__(
+        self,
+        factories: Mapping[Quantity, ChannelFactory],
+        *,
+        refiners: Mapping[Quantity, SpotRefiner] | None = None,
+        block_s: float = DEFAULT_BLOCK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not block_s > 0:
+            raise ValueError(f"block_s must be > 0, got {block_s}")
+        self.factories = dict(factories)
+        self.refiners = dict(refiners or {})
+        self.block_s = block_s
+        self.clock = clock
+        self.stats = EngineStats()
+        self.devices: dict[str, DeviceState] = {}
+        self._channels: dict[tuple[str, Quantity, str], _Channel] = {}
+
+    def device(self, device_id: str) -> DeviceState:
+        """The state of one device (created on first use)."""
+        state = self.devices.get(device_id)
+        if state is None:
+            state = self.devices[device_id] = DeviceState()
+        return state
+
+    def process(self, events: Sequence[DeviceEvent]) -> EngineResult:
+        """Judge a batch of events (in arrival order); cheap enough for the realtime loop."""
+        started = time.perf_counter()
+        derived: list[Derived] = []
+        for event in events:
+            if isinstance(event, SampleBlock):
+                derived.extend(self._feed(event))
+        verdicts = self._spot_verdicts(events)
+        self.stats.compute.add(time.perf_counter() - started)
+        self.stats.derived_out += len(derived)
+        return EngineResult(tuple(verdicts), tuple(derived))
+
+    # --- waveforms ---------------------------------------------------------------------
+    def _feed(self, block: SampleBlock) -> list[Derived]:
+        factory = self.factories.get(block.quantity)
+        if factory is None:
+            return []
+        self.stats.blocks_in += 1
+        out: list[Derived] = []
+        for column, name in enumerate(block.channels):
+            channel = self._channel(block, name, factory)
+            gap = QualityFlag.GAP_BEFORE in block.quality or (
+                channel.last_index >= 0 and block.first_index != channel.last_index
+            )
+            channel.analyzer.feed(block.values[:, column], gap_before=gap)
+            channel.last_index = block.first_index + block.n_samples
+            channel.pending += block.n_samples
+            channel.received_wall_s = block.received.wall_s
+            channel.received_mono_s = block.received.monotonic_s
+            if channel.pending >= channel.samples_per_block:
+                # One assessment per batch (the same data twice tells nothing new); the
+                # remainder carries over so the cadence follows signal time.
+                channel.pending %= channel.samples_per_block
+                out.extend(self._assess(channel))
+        return out
+
+    def _channel(self, block: SampleBlock, name: str, factory: ChannelFactory) -> _Channel:
+        key = (block.device_id, block.quantity, name)
+        channel = self._channels.get(key)
+        if channel is None or channel.fs_hz != block.fs_hz:
+            channel = _Channel(
+                factory(block.fs_hz, name),
+                block.device_id,
+                block.quantity.spec.key,
+                name,
+                block.fs_hz,
+                max(1, round(self.block_s * block.fs_hz)),
+            )
+            self._channels[key] = channel
+        return channel
+
+    def _assess(self, channel: _Channel) -> list[Derived]:
+        values = channel.analyzer.assess(self.device(channel.device_id))
+        latency_s = self.clock() - channel.received_mono_s
+        self.stats.latency.add(latency_s)
+        return [
+            Derived(
+                channel.device_id,
+                channel.source,
+                channel.name,
+                value,
+                channel.analyzer.window_s,
+                channel.received_wall_s,
+                latency_s,
+            )
+            for value in values
+        ]
+
+    # --- spot values -------------------------------------------------------------------
+    def _spot_verdicts(self, events: Sequence[DeviceEvent]) -> list[Assessed | None]:
+        verdicts: list[Assessed | None] = [None] * len(events)
+        bp_groups: dict[tuple[str, float], dict[Quantity, int]] = {}
+        for i, event in enumerate(events):
+            if not isinstance(event, Measurement):
+                continue
+            self.stats.spot_assessed += 1
+            state = self.device(event.device_id)
+            state.spot[event.quantity] = event
+            if event.quantity in _BP_PARTS:
+                group = bp_groups.setdefault((event.device_id, event.received.monotonic_s), {})
+                group[event.quantity] = i
+                continue
+            verdict = assess_spot(event)
+            refine = self.refiners.get(event.quantity)
+            verdicts[i] = verdict if refine is None else refine(event, verdict, state)
+        for (device_id, stamp), group in bp_groups.items():
+            self._bp_verdicts(events, group, verdicts, device_id, stamp)
+        return verdicts
+
+    @staticmethod
+    def _bp_verdicts(
+        events: Sequence[DeviceEvent],
+        group: Mapping[Quantity, int],
+        verdicts: list[Assessed | None],
+        device_id: str,
+        stamp: float,
+    ) -> None:
+        """One cuff reading (parts with the same receive time) judged as a whole."""
+
+        def part(q: Quantity) -> Measurement | None:
+            i = group.get(q)
+            event = events[i] if i is not None else None
+            return event if isinstance(event, Measurement) else None
+
+        parts = {q: part(q) for q in _BP_PARTS}
+        flags = QualityFlag.NONE
+        for m in parts.values():
+            if m is not None:
+                flags |= m.quality
+        pulse = next(
+            (
+                e
+                for e in events
+                if isinstance(e, Measurement)
+                and e.quantity is Quantity.PULSE_RATE
+                and e.device_id == device_id
+                and e.received.monotonic_s == stamp
+            ),
+            None,
+        )
+
+        def value(m: Measurement | None) -> float:
+            return math.nan if m is None or QualityFlag.MISSING in m.quality else m.value
+
+        result = assess_bp(
+            value(parts[Quantity.BP_SYSTOLIC]),
+            value(parts[Quantity.BP_DIASTOLIC]),
+            value(parts[Quantity.BP_MEAN]),
+            value(pulse),
+            movement=QualityFlag.ARTIFACT in flags,
+            cuff_fit_problem=QualityFlag.CUFF_FIT in flags,
+            irregular_pulse=QualityFlag.IRREGULAR_PULSE in flags,
+        )
+        by_quantity = {
+            Quantity.BP_SYSTOLIC: result.systolic,
+            Quantity.BP_DIASTOLIC: result.diastolic,
+            Quantity.BP_MEAN: result.mean,
+        }
+        for q, i in group.items():
+            verdicts[i] = by_quantity[q]
