@@ -58,6 +58,17 @@ const STRINGS = {
     "quality.missing": "Ingen verdi",
     "quality.device_clock_not_set": "Klokken i måleren er ikke stilt",
     "quality.gap_before": "Noe data gikk tapt",
+    "quality.stored": "Lagret måling fra måleren",
+    "quality.rail_saturation": "Signalet er klippet",
+    "quality.cuff_fit": "Sjekk mansjetten",
+    "quality.irregular_pulse": "Uregelmessig puls",
+    "quality.out_of_range": "Utenfor målerens område",
+    "quality.device_out_of_range": "Utenfor målerens område",
+    "quality.implausible": "Usannsynlig verdi",
+    "quality.not_finite": "Ugyldig tall fra måleren",
+    "verdict.valid": "Pålitelig",
+    "verdict.questionable": "Usikker verdi",
+    "verdict.invalid": "Kan ikke brukes",
   },
   en: {
     "page.title": "Health room – measurements",
@@ -110,6 +121,17 @@ const STRINGS = {
     "quality.missing": "No value",
     "quality.device_clock_not_set": "Device clock not set",
     "quality.gap_before": "Some data was lost",
+    "quality.stored": "Stored reading from the device",
+    "quality.rail_saturation": "Signal clipped",
+    "quality.cuff_fit": "Check the cuff",
+    "quality.irregular_pulse": "Irregular pulse",
+    "quality.out_of_range": "Outside the device's range",
+    "quality.device_out_of_range": "Outside the device's range",
+    "quality.implausible": "Implausible value",
+    "quality.not_finite": "Invalid number from the device",
+    "verdict.valid": "Reliable",
+    "verdict.questionable": "Questionable",
+    "verdict.invalid": "Cannot be used",
   },
 };
 
@@ -125,7 +147,32 @@ export const QUALITY_LEVEL = {
   marginal_perfusion: "caution",
   device_clock_not_set: "info",
   gap_before: "info",
+  stored: "caution",
+  rail_saturation: "caution",
+  cuff_fit: "caution",
+  irregular_pulse: "caution",
+  out_of_range: "alarm",
+  device_out_of_range: "alarm",
+  implausible: "alarm",
+  not_finite: "alarm",
 };
+
+// Engine reasons that say the same as a device flag: shown once, under the flag's name.
+const REASON_AS_FLAG = {
+  sensor_off: "sensor_disconnected",
+  clock_not_set: "device_clock_not_set",
+  device_out_of_range: "out_of_range",
+};
+
+/** Device flags, then the engine's reasons that add something (as stable codes). */
+export function tagsOf(quality = [], reasons = []) {
+  const tags = [...quality];
+  for (const reason of reasons) {
+    const tag = REASON_AS_FLAG[reason] ?? reason;
+    if (!tags.includes(tag)) tags.push(tag);
+  }
+  return tags;
+}
 
 /** The language if it is one we have, else null. */
 export function knownLanguage(lang) {

@@ -9,6 +9,7 @@ import {
   formatCount,
   knownLanguage,
   qualityText,
+  tagsOf,
   t,
 } from "./i18n.js";
 
@@ -258,11 +259,13 @@ function renderNumeric(tile) {
   let value = "--";
   let note;
   let shown;
-  let flags = m?.quality ?? [];
+  let flags = tagsOf(m?.quality, m?.reasons);
+  let verdict = m?.verdict ?? "";
   if (state.link !== "connected") {
     shown = "nolink";
     note = t(state.lang, "value.noLink");
     flags = [];
+    verdict = "";
   } else if (!m && state.devices.size > 0 && !anyDeviceConnected()) {
     shown = "down";
     note = t(state.lang, "value.deviceDown");
@@ -273,11 +276,13 @@ function renderNumeric(tile) {
     shown = "down";
     note = t(state.lang, "value.deviceDown");
     flags = [];
+    verdict = "";
   } else {
     const age = formatAge(state.lang, nowGatewayS() - m.received_s);
     if (nowGatewayS() - m.received_s > STALE_S) {
       shown = "stale";
       note = `${t(state.lang, "value.stale")} (${age})`;
+      verdict = "";
     } else if (m.value === null || typeof m.value !== "number") {
       shown = "missing";
       note = `${t(state.lang, "value.missing")} (${age})`;
@@ -291,11 +296,20 @@ function renderNumeric(tile) {
   section.dataset.state = shown;
   setText($(`${tile}-value`), value);
   setText($(`${tile}-note`), note);
+  renderVerdict($(`${tile}-verdict`), verdict);
   renderFlags($(`${tile}-flags`), flags);
 }
 
 function anyDeviceConnected() {
   return [...state.devices.values()].some((d) => d.connected);
+}
+
+// The engine's judgement of the value: reliable / questionable / cannot be used.
+function renderVerdict(el, verdict) {
+  const known = ["valid", "questionable", "invalid"].includes(verdict);
+  el.hidden = !known;
+  el.dataset.verdict = known ? verdict : "";
+  setText(el, known ? t(state.lang, `verdict.${verdict}`) : "");
 }
 
 function renderFlags(ul, flags) {
