@@ -56,7 +56,19 @@ class DeviceSlot:
     def status(self, silence_timeout_s: float) -> DeviceStatus:
         """The device's status now; connected means port open and data within the timeout."""
         c = self.device.counters
-        fresh = time.monotonic() - c.last_rx_monotonic_s <= silence_timeout_s
+        silent_s = time.monotonic() - c.last_rx_monotonic_s
+        fresh = silent_s <= silence_timeout_s
+        if self.port_open and fresh:
+            error = None
+        elif self.port_open:
+            # open but silent: say so, rather than leaving the nurse with a bare "disconnected"
+            error = (
+                "link open, no data yet"
+                if math.isnan(silent_s)
+                else f"link open, no data for {silent_s:.0f} s"
+            )
+        else:
+            error = self.last_error
         return DeviceStatus(
             device_id=self.device.device_id,
             kind=self.device.kind,
@@ -67,7 +79,7 @@ class DeviceSlot:
             frames_dropped=c.frames_dropped,
             bytes_dropped=c.bytes_dropped,
             reconnects=self.reconnects,
-            last_error=self.last_error if not (self.port_open and fresh) else None,
+            last_error=error,
             info=self.device.info,
         )
 
