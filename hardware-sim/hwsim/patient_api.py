@@ -54,3 +54,7 @@ class PatientSource(Protocol):
     def forced_expiration_lps(self, fs_hz: float, profile: str = "normal") -> NDArray[np.float64]:
         """One forced expiratory manoeuvre as airway flow in L/s (expiration positive)."""
         ...
+
+    def finger_out(self, t_s: float) -> bool:
+        """True while the patient's finger is out of the oximeter probe (scenario artifact)."""
+        ...
