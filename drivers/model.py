@@ -188,6 +188,8 @@ class QualityFlag(enum.IntFlag):
     IRREGULAR_PULSE = 1 << 11  # BP device: irregular pulse during the measurement
     STORED = 1 << 12  # read back from the device's memory, not measured just now
     OUT_OF_RANGE = 1 << 13  # device says the value is outside its measuring range
+    DEVICE_INVALID = 1 << 14  # device marks the value invalid (or demo/test data)
+    DEVICE_QUESTIONABLE = 1 << 15  # device marks the value questionable or an early estimate
 
     def names(self) -> list[str]:
         """Lower-case names of the set flags, for JSON."""

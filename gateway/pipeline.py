@@ -74,6 +74,7 @@ class DeviceSlot:
             kind=self.device.kind,
             uri=str(self.device.uri),
             connected=self.port_open and fresh,
+            battery_pct=c.battery_pct,
             last_seen_wall_s=self.last_seen_wall_s,
             frames_ok=c.frames_ok,
             frames_dropped=c.frames_dropped,

@@ -19,6 +19,7 @@ class LinkCounters:
     frames_dropped: int = 0
     bytes_dropped: int = 0
     last_rx_monotonic_s: float = math.nan  # when bytes last arrived
+    battery_pct: float = math.nan  # as the device last reported it (BLE Battery Service)
 
 
 class Device(Protocol):

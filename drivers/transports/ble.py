@@ -211,3 +211,42 @@ class BleLink:
         if self._lost is not None:
             return PortGoneError(self._lost)
         return translate(self.address, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class Advert:
+    """A peripheral seen in a scan."""
+
+    address: str
+    name: str | None
+    rssi_dbm: int | None
+    service_uuids: tuple[str, ...]
+    paired: bool | None  # None when the backend does not say
+
+
+async def scan(timeout_s: float = 5.0, service_uuids: list[str] | None = None) -> list[Advert]:
+    """Peripherals advertising in range (BlueZ: also those it already knows), strongest first."""
+    try:
+        if service_uuids:
+            found = await BleakScanner.discover(
+                timeout=timeout_s, return_adv=True, service_uuids=service_uuids
+            )
+        else:
+            found = await BleakScanner.discover(timeout=timeout_s, return_adv=True)
+    except (BleakError, TimeoutError) as exc:
+        raise TransportError(f"Bluetooth scan failed: {exc}") from exc
+    adverts = []
+    for device, adv in found.values():
+        details = device.details if isinstance(device.details, dict) else {}
+        props = details.get("props", {})
+        paired = props.get("Paired") if isinstance(props, dict) else None
+        adverts.append(
+            Advert(
+                device.address.upper(),
+                adv.local_name or device.name,
+                adv.rssi,
+                tuple(u.lower() for u in adv.service_uuids),
+                bool(paired) if paired is not None else None,
+            )
+        )
+    return sorted(adverts, key=lambda a: -(a.rssi_dbm if a.rssi_dbm is not None else -999))

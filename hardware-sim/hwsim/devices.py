@@ -39,7 +39,8 @@ import numpy as np
 from hwsim import nonin2
 from hwsim.errors import CommandError
 from hwsim.nonin2 import Nonin2Packet, Perfusion
-from hwsim.physiology import FULL_PULSE_LSB, PlethGenerator, Spo2Drift
+from hwsim.patient_api import PatientSource
+from hwsim.physiology import FULL_PULSE_LSB, PlethChunk, PlethGenerator, Spo2Drift
 from hwsim.pty import SimSerialPort
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ MAX_CATCH_UP_S: Final = 0.5  # a stalled loop skips time rather than bursting fa
 DISPLAY_HOLD_S: Final = 10.0  # "-D" values hold the last reading this long (Nonin docs)
 OUT_OF_TRACK_AFTER_S: Final = 2.0  # sustained artifact turns into OOT
 ARTIFACT_LSB: Final = 35.0  # motion artifact size on the 0..255 pleth
+PATIENT_PI_FULL_PCT: Final = 10.0  # a patient's perfusion index that gives a full-size pulse
+PLETH_BASE_LSB: Final = 128.0 - FULL_PULSE_LSB / 2  # the trough of a full-size pulse
 GREEN_PERFUSION_MIN: Final = 0.30  # relative pulse amplitude for a green / yellow indication
 YELLOW_PERFUSION_MIN: Final = 0.10
 HR_RANGE_BPM: Final = (20.0, 300.0)
@@ -120,8 +123,10 @@ class SimNoninOximeter:
         acquire_beats: int = 3,
         firmware_rev: int = 0x41,
         out_of_track_after_s: float = OUT_OF_TRACK_AFTER_S,
+        patient: PatientSource | None = None,
     ) -> None:
         self.device_id = device_id
+        self.patient = patient  # when given, vitals and pleth come from the simulated patient
         self.port = SimSerialPort(
             link_path, baud=nonin2.BAUD, max_backlog_bytes=nonin2.FRAMES_PER_S * nonin2.FRAME_LEN
         )
@@ -142,6 +147,7 @@ class SimNoninOximeter:
         self.out_of_track_after_s = out_of_track_after_s
         # Oximeter state
         self._sensor_on = True
+        self._sensor_off_by_patient = False
         self._sensor_off_at_s = 0.0
         self._artifact_until_s = 0.0
         self._artifact_since_s: float | None = None
@@ -413,15 +419,20 @@ class SimNoninOximeter:
         n = nonin2.FRAMES_PER_PACKET
         # Stream time of this packet's first frame (packets may be built a frame early).
         t_s = (self._frame_clock + len(self._pending)) / nonin2.FRAMES_PER_S
+        if self.patient is not None:
+            self._follow_patient(self.patient, t_s)
         vitals = self._vitals
         artifact_on = self._sensor_on and t_s < self._artifact_until_s
-        chunk = self._pleth.generate(
-            n,
-            hr_bpm=vitals.hr_bpm,
-            amplitude_lsb=vitals.perfusion * FULL_PULSE_LSB,
-            artifact_lsb=ARTIFACT_LSB if artifact_on else 0.0,
-            flat=not self._sensor_on,
-        )
+        if self.patient is not None:
+            chunk = self._patient_chunk(self.patient, t_s, n)
+        else:
+            chunk = self._pleth.generate(
+                n,
+                hr_bpm=vitals.hr_bpm,
+                amplitude_lsb=vitals.perfusion * FULL_PULSE_LSB,
+                artifact_lsb=ARTIFACT_LSB if artifact_on else 0.0,
+                flat=not self._sensor_on,
+            )
         spo2_true = self._spo2.step(n / nonin2.FRAMES_PER_S)
         perfusion = [Perfusion.NONE] * n
         artifact = [False] * n
@@ -481,6 +492,30 @@ class SimNoninOximeter:
             perfusion=tuple(perfusion),
             reserved_byte=int(self._misc_rng.integers(0, 256)),
         )
+
+    def _follow_patient(self, patient: PatientSource, t_s: float) -> None:
+        """Take the patient's vitals; the finger leaving the probe is a sensor-off."""
+        vs = patient.vitals(t_s)
+        perfusion = min(1.0, vs.perfusion_index_pct / PATIENT_PI_FULL_PCT)
+        self._vitals = Vitals(vs.hr_bpm, min(100.0, vs.spo2_pct), perfusion)
+        self._spo2.target_pct = self._vitals.spo2_pct
+        finger_out = patient.finger_out(t_s)
+        if finger_out and self._sensor_on:
+            self.sensor_off()
+        elif not finger_out and not self._sensor_on and self._sensor_off_by_patient:
+            self.sensor_on()
+        self._sensor_off_by_patient = finger_out
+
+    def _patient_chunk(self, patient: PatientSource, t_s: float, n: int) -> PlethChunk:
+        """n pleth samples from the patient, in the format #2 byte range, with beat onsets."""
+        if not self._sensor_on:
+            return PlethChunk(np.zeros(n, dtype=np.uint8), (), ())
+        pleth = np.clip(patient.pleth(t_s, n, nonin2.FRAMES_PER_S), 0.0, 1.0)
+        samples = np.round(PLETH_BASE_LSB + pleth * self._vitals.perfusion * FULL_PULSE_LSB)
+        above = pleth >= 0.5
+        onsets = tuple(int(i) for i in np.flatnonzero(above[1:] & ~above[:-1]) + 1)
+        rr_s = 60.0 / max(self._vitals.hr_bpm, 1.0)
+        return PlethChunk(np.clip(samples, 0, 255).astype(np.uint8), onsets, (rr_s,) * len(onsets))
 
     @staticmethod
     def _perfusion_colour(perfusion: float, artifact_on: bool) -> Perfusion:

@@ -72,8 +72,14 @@ BAD_CONFIGS = [
     pytest.param(
         '[[devices]]\nid = "ox"\nuri = "serial:///dev/ttyUSB0?codec=nonin9"\n',
         "devices[0].uri: got 'serial:///dev/ttyUSB0?codec=nonin9'; expected a known codec in "
-        "the URI (got codec='nonin9'; known: nonin2)",
+        "the URI (got codec='nonin9'; known: cms50, nonin2, nonin7, nonin8, openbci, spiro)",
         id="unknown-codec",
+    ),
+    pytest.param(
+        '[[devices]]\nid = "cuff"\nuri = "ble://AA:BB:CC:DD:EE:FF?profile=bpm"\n',
+        "devices[0].uri: got 'ble://AA:BB:CC:DD:EE:FF?profile=bpm'; expected a known ?profile= "
+        "in the ble URI (got 'bpm'; known: bp, hr, plx, thermometer, weight)",
+        id="unknown-ble-profile",
     ),
     pytest.param(
         '[[devices]]\nid = "ox"\nuri = "serial:///a?codec=nonin2"\n'

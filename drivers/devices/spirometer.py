@@ -1,0 +1,108 @@
+"""SFM3300-class flow sensor behind a USB serial bridge (Helserom spiro protocol): 100 Hz, L/s.
+
+URI: ``serial:///dev/serial/by-id/usb-…-if00?codec=spiro&baud=115200``. One SampleBlock per
+frame (10 samples, 100 ms). The bridge streams from power-up; nothing is sent to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Final
+
+import numpy as np
+
+from drivers.codecs.spiro import BAUD, FS_HZ, SpiroDecoder, SpiroFrame, SpiroStatus
+from drivers.devices.base import LinkCounters
+from drivers.model import DeviceEvent, DeviceInfo, QualityFlag, Quantity, ReceiveTime, SampleBlock
+from drivers.transports.serial import SerialTransport
+from drivers.transports.uri import DeviceUri
+
+logger = logging.getLogger(__name__)
+
+DROP_LOG_INTERVAL_S: Final = 1.0
+
+
+def frame_quality(frame: SpiroFrame) -> QualityFlag:
+    """What a frame's STATUS, sensor CRCs and range say, as quality flags."""
+    flags = QualityFlag.NONE
+    if frame.status & SpiroStatus.NOT_READY:
+        flags |= QualityFlag.SENSOR_ALARM | QualityFlag.MISSING
+    if frame.status & SpiroStatus.READ_ERROR:
+        flags |= QualityFlag.SENSOR_DISCONNECTED | QualityFlag.MISSING
+    if not all(frame.sample_crc_ok()):
+        flags |= QualityFlag.SENSOR_ALARM | QualityFlag.MISSING
+    if frame.over_range():
+        flags |= QualityFlag.OUT_OF_RANGE
+    if frame.samples_lost_before:
+        flags |= QualityFlag.GAP_BEFORE
+    return flags
+
+
+class Spirometer:
+    """Flow sensor bridge (SFM3300-D) streaming airway flow at 100 Hz."""
+
+    kind = "spiro-sfm3300"
+
+    def __init__(self, device_id: str, uri: DeviceUri) -> None:
+        self.device_id = device_id
+        self.uri = uri
+        self.counters = LinkCounters()
+        self.info = DeviceInfo(model_number="SFM3300-D bridge")
+        self._index = 0  # samples since the gateway started this device
+        self._streams = 0
+        self._reported_drops = 0
+        self._drop_logged_s = -math.inf
+
+    async def stream(self) -> AsyncIterator[DeviceEvent]:
+        """Open the port and yield one flow block per frame until the port vanishes."""
+        decoder = SpiroDecoder()
+        reconnected = self._streams > 0  # samples were lost while the link was down
+        self._streams += 1
+        async with SerialTransport(self.uri.target, int(self.uri.params.get("baud", BAUD))) as port:
+            seen = (0, 0, 0)
+            while True:
+                data = await port.read()
+                self.counters.last_rx_monotonic_s = time.monotonic()
+                frames = decoder.feed(data)
+                now = (decoder.frames_ok, decoder.frames_dropped, decoder.bytes_dropped)
+                self.counters.frames_ok += now[0] - seen[0]
+                self.counters.frames_dropped += now[1] - seen[1]
+                self.counters.bytes_dropped += now[2] - seen[2]
+                seen = now
+                self._log_drops()
+                received = ReceiveTime.now()
+                for frame in frames:
+                    quality = frame_quality(frame)
+                    if reconnected:
+                        quality |= QualityFlag.GAP_BEFORE
+                        reconnected = False
+                    self._index += frame.samples_lost_before
+                    values = np.asarray(frame.flow_lps(), dtype=np.float64).reshape(-1, 1)
+                    yield SampleBlock(
+                        Quantity.AIRWAY_FLOW,
+                        self.device_id,
+                        ("flow",),
+                        FS_HZ,
+                        self._index,
+                        values,
+                        Quantity.AIRWAY_FLOW.spec.ucum,
+                        received,
+                        quality,
+                    )
+                    self._index += frame.n_samples
+
+    def _log_drops(self) -> None:
+        dropped = self.counters.bytes_dropped + self.counters.frames_dropped
+        now = time.monotonic()
+        if dropped != self._reported_drops and now - self._drop_logged_s >= DROP_LOG_INTERVAL_S:
+            logger.warning(
+                "%s: %d bytes skipped and %d frames lost so far",
+                self.device_id,
+                self.counters.bytes_dropped,
+                self.counters.frames_dropped,
+            )
+            self._reported_drops = dropped
+            self._drop_logged_s = now
