@@ -12,8 +12,11 @@ from typing import Annotated
 import typer
 
 from drivers.codecs import describe
-from drivers.errors import CodecError
+from drivers.devices.ble_profiles import SERVICE_KINDS
+from drivers.errors import CodecError, TransportError
+from drivers.transports.ble import scan as ble_scan
 from gateway import settings as settings_mod
+from gateway.cli_analyze import analyze_app
 from gateway.runtime import serve
 from gateway.simroom import run_sim_forever
 
@@ -26,6 +29,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(analyze_app, name="analyze")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (see config/gateway.toml)")
@@ -94,6 +98,37 @@ def decode(
         typer.echo(f"error: internal decoder error ({type(exc).__name__}: {exc})", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(result, ensure_ascii=False, allow_nan=False, default=str))
+
+
+@app.command()
+def scan(
+    seconds: Annotated[float, typer.Option("--seconds", "-t", help="how long to listen")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
+) -> None:
+    """List Bluetooth LE devices in range: address, kind, RSSI, paired, name."""
+    try:
+        adverts = asyncio.run(ble_scan(seconds))
+    except TransportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for adv in adverts:
+        kind = next((SERVICE_KINDS[u] for u in adv.service_uuids if u in SERVICE_KINDS), None)
+        row = {
+            "address": adv.address,
+            "kind": kind,
+            "rssi_dbm": adv.rssi_dbm,
+            "paired": adv.paired,
+            "name": adv.name,
+            "uri": f"ble://{adv.address}?profile={kind}" if kind else None,
+        }
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            rssi = "" if adv.rssi_dbm is None else f"{adv.rssi_dbm} dBm"
+            paired = {True: "paired", False: "not paired", None: ""}[adv.paired]
+            typer.echo(f"{adv.address}  {kind or '-':12} {rssi:>8}  {paired:10}  {adv.name or ''}")
+    if not adverts:
+        typer.echo("no Bluetooth LE devices found", err=True)
 
 
 @app.command()

@@ -82,7 +82,11 @@ def waveform_message(b: SampleBlock) -> Message:
         "unit": b.unit,
         "received_s": b.received.wall_s,
         "quality": b.quality.names(),
-        "data": [[round(float(v), 3) for v in b.values[:, c]] for c in range(len(b.channels))],
+        # NaN (a sample the device marked invalid) is null: JSON has no NaN
+        "data": [
+            [None if math.isnan(v) else round(v, 3) for v in b.values[:, c].tolist()]
+            for c in range(len(b.channels))
+        ],
     }
 
 

@@ -15,9 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from drivers.devices import KNOWN_CODECS
+from drivers.devices import KNOWN_BLE_PROFILES, KNOWN_CODECS
 from drivers.errors import UriError
 from drivers.transports.uri import DeviceUri
+from hwsim.scenario import ScenarioError, builtin_scenario, builtin_scenarios, load_scenario
 
 ENV_PREFIX = "HELSEROM_"
 LOOPBACK_NAMES = ("localhost",)
@@ -94,6 +95,13 @@ class DeviceSettings(_Section):
             parsed = DeviceUri.parse(uri)
         except UriError as exc:
             raise ValueError(str(exc)) from None
+        profile = parsed.params.get("profile")
+        if parsed.scheme == "ble" and profile not in KNOWN_BLE_PROFILES:
+            raise ValueError(
+                f"a known ?profile= in the ble URI (got {profile!r}; known: "
+                + ", ".join(sorted(KNOWN_BLE_PROFILES))
+                + ")"
+            )
         if parsed.codec is not None and parsed.codec not in KNOWN_CODECS:
             raise ValueError(
                 f"a known codec in the URI (got codec={parsed.codec!r}; known: "
@@ -103,15 +111,26 @@ class DeviceSettings(_Section):
         return uri
 
 
+SimKind = Literal[
+    "nonin2-oximeter",
+    "nonin7-oximeter",
+    "nonin8-oximeter",
+    "cms50-oximeter",
+    "openbci-cyton",
+    "spiro-sfm3300",
+]
+
+
 class SimDeviceSettings(_Section):
     """One simulated device in the room simulator."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    kind: Literal["nonin2-oximeter"] = "nonin2-oximeter"
+    kind: SimKind = "nonin2-oximeter"
     link: str = Field(description="symlink name under sim.dir, like a /dev/serial/by-id name")
     seed: int = 1
     hr_bpm: float = Field(default=72.0, ge=20, le=250)
     spo2_pct: float = Field(default=97.0, ge=50, le=100)
+    options: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
 
     @field_validator("link")
     @classmethod
@@ -126,7 +145,29 @@ class SimSettings(_Section):
 
     enabled: bool = False
     dir: Path = Path("/tmp/helserom-sim")
+    scenario: str | None = Field(
+        default=None,
+        description="a built-in scenario name (stable-copd, …) or a scenario TOML path",
+    )
+    seed: int = 1
     devices: list[SimDeviceSettings] = Field(default_factory=list)
+
+    @field_validator("scenario")
+    @classmethod
+    def _known_scenario(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            if value.endswith(".toml"):
+                load_scenario(value)
+            else:
+                builtin_scenario(value)
+        except ScenarioError as exc:
+            raise ValueError(
+                f"a built-in scenario ({', '.join(builtin_scenarios())}) or a readable, "
+                f"valid scenario .toml file ({exc})"
+            ) from None
+        return value
 
     @field_validator("dir")
     @classmethod

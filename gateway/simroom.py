@@ -9,7 +9,9 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from hwsim.patient import Patient
 from hwsim.room import DeviceSpec, SimRoom
+from hwsim.scenario import Scenario, builtin_scenario, load_scenario
 
 from gateway.settings import SimSettings
 
@@ -23,6 +25,13 @@ def sim_link_path(settings: SimSettings, link: str) -> str:
     return str(settings.dir / "by-id" / link)
 
 
+def scenario_of(name_or_path: str) -> Scenario:
+    """A built-in scenario by name, or a scenario file by path (ends in .toml)."""
+    if name_or_path.endswith(".toml"):
+        return load_scenario(name_or_path)
+    return builtin_scenario(name_or_path)
+
+
 @asynccontextmanager
 async def start_sim_room(settings: SimSettings) -> AsyncIterator[SimRoom]:
     """The simulated room of the ``[sim]`` section; removes the directories it made."""
@@ -34,13 +43,18 @@ async def start_sim_room(settings: SimSettings) -> AsyncIterator[SimRoom]:
             seed=d.seed,
             hr_bpm=d.hr_bpm,
             spo2_pct=d.spo2_pct,
+            options=dict(d.options),
         )
         for d in settings.devices
     ]
+    patient = None
+    if settings.scenario is not None:
+        patient = Patient(scenario_of(settings.scenario), seed=settings.seed)
     made = not settings.dir.exists()
     settings.dir.mkdir(parents=True, exist_ok=True)
+    control = str(settings.dir / CONTROL_SOCKET)
     try:
-        async with SimRoom(specs, control_socket=str(settings.dir / CONTROL_SOCKET)) as room:
+        async with SimRoom(specs, patient=patient, control_socket=control) as room:
             yield room
     finally:
         for path in (settings.dir / "by-id", settings.dir):

@@ -100,10 +100,12 @@ class GatewayProcess:
         found: dict[str, Any] = next(d for d in devices if d["id"] == device_id)
         return found
 
-    def sim(self, command: str, **params: Any) -> dict[str, Any]:
-        """Send a command to the simulated room's control socket."""
+    def sim(self, command: str, *, device: str | None = DEVICE_ID, **params: Any) -> dict[str, Any]:
+        """Send a command to the simulated room's control socket (device None: room-wide)."""
         # Blocking on purpose: Playwright's sync API keeps an event loop in this thread.
-        request = {"device": DEVICE_ID, "command": command, **params}
+        request = {"command": command, **params}
+        if device is not None:
+            request["device"] = device
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(5)
             sock.connect(self.control_socket)
@@ -154,13 +156,19 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def start_gateway(root: Path | None = None, *, via_make: bool = False) -> GatewayProcess:
-    """Start ``helserom run`` (or ``make run``) on a simulated room; wait for its kiosk URL."""
+def start_gateway(
+    root: Path | None = None, *, via_make: bool = False, config_text: str = CONFIG
+) -> GatewayProcess:
+    """Start ``helserom run`` (or ``make run``) on a simulated room; wait for its kiosk URL.
+
+    ``config_text`` is a template: ``{root}`` is the gateway's private directory.
+    """
     assert HELSEROM.exists(), f"{HELSEROM} missing: run `make setup` first"
     # sim.dir must stay < 80 characters: a short private directory under /tmp
     root = root or Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
     config = root / "gateway.toml"
-    config.write_text(CONFIG.format(root=root, device_id=DEVICE_ID, link=LINK), encoding="utf-8")
+    text = config_text.format(root=root, device_id=DEVICE_ID, link=LINK)
+    config.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELSEROM_")}
     env["PYTHONUNBUFFERED"] = "1"
     with (root / "gateway.stderr").open("a", encoding="utf-8") as stderr:

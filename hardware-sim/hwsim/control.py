@@ -18,64 +18,58 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import os
 import socket
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Protocol, Self
 
-from hwsim.devices import SimNoninOximeter
 from hwsim.errors import CommandError, HwsimError
+from hwsim.kinds import KINDS, Commands, SimDevice
 
 logger = logging.getLogger(__name__)
 
 SUN_PATH_MAX: Final = 107  # sockaddr_un.sun_path is 108 bytes including the NUL
 MAX_LINE_BYTES: Final = 64 * 1024
 
-_Handler = Callable[[SimNoninOximeter, Mapping[str, Any]], None]
+
+class RoomControl(Protocol):
+    """Room-wide commands (device-less), implemented by hwsim.room.SimRoom's helpers."""
+
+    def room_commands(self) -> Mapping[str, tuple[frozenset[str], RoomHandler]]: ...
 
 
-def _need(args: Mapping[str, Any], name: str, default: Any = None) -> Any:
-    value = args.get(name, default)
-    if value is None:
-        raise CommandError(f"missing parameter {name!r}")
-    return value
+RoomHandler = Callable[[Mapping[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
-def _set_vitals(device: SimNoninOximeter, args: Mapping[str, Any]) -> None:
-    if not {"hr_bpm", "spo2_pct", "perfusion"} & args.keys():
-        raise CommandError("set_vitals needs at least one of hr_bpm, spo2_pct, perfusion")
-    device.set_vitals(
-        hr_bpm=args.get("hr_bpm"), spo2_pct=args.get("spo2_pct"), perfusion=args.get("perfusion")
-    )
-
-
-# command -> (parameters it accepts, what it does)
-COMMANDS: Final[Mapping[str, tuple[frozenset[str], _Handler]]] = {
-    "status": (frozenset(), lambda d, a: None),
-    "unplug": (frozenset(), lambda d, a: d.unplug()),
-    "replug": (frozenset(), lambda d, a: d.replug()),
-    "truncate": (frozenset(), lambda d, a: d.truncate_next_frame()),
-    "sensor_off": (frozenset(), lambda d, a: d.sensor_off()),
-    "sensor_on": (frozenset(), lambda d, a: d.sensor_on()),
-    "garbage": (frozenset({"n"}), lambda d, a: d.inject_garbage(_need(a, "n"))),
-    "flip_bits": (frozenset({"n"}), lambda d, a: d.flip_bits(_need(a, "n", 1))),
-    "set_vitals": (frozenset({"hr_bpm", "spo2_pct", "perfusion"}), _set_vitals),
-    "artifact": (frozenset({"seconds"}), lambda d, a: d.artifact(_need(a, "seconds"))),
-}
+def commands_of(device: SimDevice) -> Commands:
+    """The control commands a device kind takes."""
+    kind = KINDS.get(device.kind)
+    if kind is not None:
+        return kind.commands
+    extra: Commands | None = getattr(device, "CONTROL_COMMANDS", None)
+    if extra is None:
+        raise CommandError(f"device {device.device_id!r} of kind {device.kind!r} takes no commands")
+    return extra
 
 
 class ControlServer:
     """Serves JSON-lines commands for `devices` on a unix socket; removes the socket on exit."""
 
     def __init__(
-        self, devices: Mapping[str, SimNoninOximeter], socket_path: str | os.PathLike[str]
+        self,
+        devices: Mapping[str, SimDevice],
+        socket_path: str | os.PathLike[str],
+        *,
+        room: RoomControl | None = None,
     ) -> None:
         self.devices = devices
+        self.room = room
         self.socket_path = Path(socket_path).absolute()
         if len(os.fsencode(self.socket_path)) > SUN_PATH_MAX:
             raise HwsimError(
@@ -114,38 +108,65 @@ class ControlServer:
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
 
-    def execute(self, request: Mapping[str, Any]) -> dict[str, Any]:
+    async def execute(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Carry out one command; CommandError says what was wrong."""
         command = request.get("command")
-        if not isinstance(command, str) or command not in COMMANDS:
-            raise CommandError(
-                f"unknown command {command!r}: expected one of {', '.join(COMMANDS)}"
-            )
-        if command == "status" and request.get("device") is None:
+        device_id = request.get("device")
+        room_commands = self.room.room_commands() if self.room is not None else {}
+        if device_id is None and isinstance(command, str) and command in room_commands:
+            accepted, room_handler = room_commands[command]
+            self._check_params(command, request, accepted)
+            try:
+                result = room_handler(request)
+                if inspect.isawaitable(result):
+                    result = await result
+            except HwsimError as exc:
+                raise CommandError(str(exc)) from exc
+            return {"command": command, **result}
+        if command == "status" and device_id is None:
             return {
                 "command": command,
                 "devices": {key: dev.status() for key, dev in self.devices.items()},
             }
-        device_id = request.get("device")
         device = self.devices.get(device_id) if isinstance(device_id, str) else None
         if device is None:
+            if not isinstance(command, str) or (device_id is None and command != "status"):
+                known = sorted({*room_commands, "status"})
+                raise CommandError(
+                    f"unknown command {command!r} without a device: expected one of "
+                    f'{", ".join(known)}, or a "device"'
+                    if device_id is None
+                    else f"unknown command {command!r}"
+                )
             raise CommandError(
                 f"unknown device {device_id!r}: the room has {', '.join(self.devices) or 'none'}"
             )
-        accepted, handler = COMMANDS[command]
+        commands = commands_of(device)
+        if not isinstance(command, str) or command not in commands:
+            raise CommandError(
+                f"unknown command {command!r} for {device.kind}: expected one of "
+                + ", ".join(commands)
+            )
+        accepted, handler = commands[command]
+        self._check_params(command, request, accepted)
+        try:
+            outcome = handler(device, request)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except HwsimError as exc:
+            raise CommandError(str(exc)) from exc
+        return {"device": device_id, "command": command, "status": device.status()}
+
+    @staticmethod
+    def _check_params(command: str, request: Mapping[str, Any], accepted: frozenset[str]) -> None:
         extra = set(request) - {"device", "command"} - accepted
         if extra:
             raise CommandError(
                 f"{command} does not take {', '.join(sorted(extra))}"
                 + (f" (it takes {', '.join(sorted(accepted))})" if accepted else "")
             )
-        try:
-            handler(device, request)
-        except HwsimError as exc:
-            raise CommandError(str(exc)) from exc
-        return {"device": device_id, "command": command, "status": device.status()}
 
-    def reply_to(self, line: bytes) -> dict[str, Any]:
+    async def reply_to(self, line: bytes) -> dict[str, Any]:
         """The reply to one request line (never raises for bad input)."""
         try:
             request = json.loads(line)
@@ -154,7 +175,7 @@ class ControlServer:
         if not isinstance(request, dict):
             return {"ok": False, "error": 'expected a JSON object like {"command": "status"}'}
         try:
-            return {"ok": True, **self.execute(request)}
+            return {"ok": True, **(await self.execute(request))}
         except CommandError as exc:
             return {"ok": False, "error": str(exc)}
 
@@ -176,7 +197,7 @@ class ControlServer:
                     break
                 if not line.strip():
                     continue
-                writer.write(json.dumps(self.reply_to(line)).encode() + b"\n")
+                writer.write(json.dumps(await self.reply_to(line)).encode() + b"\n")
                 await writer.drain()
         except ConnectionError:
             pass

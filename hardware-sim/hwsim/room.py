@@ -1,12 +1,15 @@
-"""The simulated room: devices from specs, each streaming in its own task.
+"""The simulated room: devices from specs, each streaming in its own task, one patient for all.
 
     specs = [DeviceSpec("oximeter-1", NONIN2_KIND, "/run/hwsim/serial/by-id/usb-Nonin…", seed=1)]
-    async with SimRoom(specs, control_socket="/run/hwsim/control.sock") as room:
+    patient = Patient(builtin_scenario("stable-copd"), seed=1)
+    async with SimRoom(specs, patient=patient, control_socket="/run/hwsim/control.sock") as room:
         print(room.uris)                  # {"oximeter-1": "serial:///run/hwsim/…?codec=nonin2&baud=9600"}
         room.devices["oximeter-1"].unplug()
 
-Leaving the block (or cancellation) stops every device task, removes every link, pty and the
-control socket. A device task that fails cancels the block, as an asyncio.TaskGroup does.
+With a patient, every device samples the same simulated person (the oximeter's pulse follows the
+ECG's beats); without one, each device runs its own built-in generator. Leaving the block (or
+cancellation) stops every device task, removes every link, pty and the control socket. A device
+task that fails cancels the block, as an asyncio.TaskGroup does.
 """
 
 from __future__ import annotations
@@ -14,53 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from hwsim.control import ControlServer
-from hwsim.devices import NONIN2_KIND, SimNoninOximeter
+from hwsim.control import ControlServer, RoomHandler
 from hwsim.errors import HwsimError
+from hwsim.kinds import KINDS, DeviceSpec, SimDevice, default_link_path
+from hwsim.patient import Patient
+from hwsim.patient_api import PatientSource
+from hwsim.scenario import ScenarioError, builtin_scenario, load_scenario
 
-KINDS = (NONIN2_KIND,)
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSpec:
-    """One simulated device in the room."""
-
-    id: str
-    kind: str  # one of KINDS
-    link_path: str  # where the gateway opens it, e.g. …/serial/by-id/usb-Nonin_…
-    seed: int = 0
-    hr_bpm: float = 72.0
-    spo2_pct: float = 97.0
-    perfusion: float = 0.6
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise HwsimError(
-                f"device {self.id!r}: unknown kind {self.kind!r}, expected one of {KINDS}"
-            )
+__all__ = ["KINDS", "DeviceSpec", "SimRoom", "default_link_path", "make_device"]
 
 
-def default_link_path(directory: str | os.PathLike[str], device_id: str) -> str:
-    """A by-id style link for a simulated Nonin under `directory`."""
-    name = f"usb-Nonin_Medical_Inc._OEM_III_Sim_{device_id}-if00-port0"
-    return os.path.join(os.fspath(directory), "serial", "by-id", name)
-
-
-def make_device(spec: DeviceSpec) -> SimNoninOximeter:
+def make_device(spec: DeviceSpec, patient: PatientSource | None = None) -> SimDevice:
     """Build the simulated device a spec describes."""
-    return SimNoninOximeter(
-        spec.id,
-        spec.link_path,
-        seed=spec.seed,
-        hr_bpm=spec.hr_bpm,
-        spo2_pct=spec.spo2_pct,
-        perfusion=spec.perfusion,
-    )
+    return KINDS[spec.kind].make(spec, patient)
 
 
 class SimRoom:
@@ -70,15 +44,20 @@ class SimRoom:
         self,
         specs: Sequence[DeviceSpec],
         *,
+        patient: PatientSource | None = None,
         control_socket: str | os.PathLike[str] | None = None,
     ) -> None:
         ids = [spec.id for spec in specs]
         if len(set(ids)) != len(ids):
             raise HwsimError(f"device ids must be unique, got {ids}")
-        self.devices: dict[str, SimNoninOximeter] = {spec.id: make_device(spec) for spec in specs}
+        self.patient = patient
+        self.devices: dict[str, SimDevice] = {spec.id: make_device(spec, patient) for spec in specs}
         self.control: ControlServer | None = (
-            None if control_socket is None else ControlServer(self.devices, control_socket)
+            None
+            if control_socket is None
+            else ControlServer(self.devices, control_socket, room=self)
         )
+        self.started_monotonic_s = time.monotonic()
         self._stack = contextlib.AsyncExitStack()
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,6 +66,29 @@ class SimRoom:
     def uris(self) -> dict[str, str]:
         """Device id -> URI to put in the gateway's room config."""
         return {device_id: device.uri for device_id, device in self.devices.items()}
+
+    @property
+    def time_s(self) -> float:
+        """Seconds since the room started (the patient's clock)."""
+        return time.monotonic() - self.started_monotonic_s
+
+    def room_commands(self) -> dict[str, tuple[frozenset[str], RoomHandler]]:
+        """Device-less control commands: switch the patient's scenario."""
+        return {"scenario": (frozenset({"name", "path"}), self._switch_scenario)}
+
+    def _switch_scenario(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(self.patient, Patient):
+            raise HwsimError("this room has no scenario-driven patient to switch")
+        name, path = args.get("name"), args.get("path")
+        if (name is None) == (path is None):
+            raise HwsimError("scenario needs one of 'name' (built-in) or 'path' (a TOML file)")
+        try:
+            scenario = builtin_scenario(str(name)) if name is not None else load_scenario(str(path))
+        except ScenarioError as exc:
+            raise HwsimError(str(exc)) from exc
+        at_s = self.time_s
+        self.patient.switch(scenario, at_s)
+        return {"scenario": name or str(path), "at_s": round(at_s, 3)}
 
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
@@ -98,6 +100,7 @@ class SimRoom:
             await group.__aenter__()
             self._group = group
             self._stack = stack.pop_all()
+        self.started_monotonic_s = time.monotonic()
         for device_id, device in self.devices.items():
             self._tasks.append(group.create_task(device.run(), name=f"hwsim:{device_id}"))
         return self

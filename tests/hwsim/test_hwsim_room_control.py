@@ -116,7 +116,9 @@ async def test_control_round_trip(short_dir: Path) -> None:
         assert errors[0].startswith("bad JSON: ")
         assert errors[1] == 'expected a JSON object like {"command": "status"}'
         assert errors[2] == "unknown device 'nope': the room has oximeter-1, oximeter-2"
-        assert errors[3].startswith("unknown command 'explode': expected one of status, unplug")
+        assert errors[3].startswith(
+            "unknown command 'explode' for nonin2-oximeter: expected one of status, unplug"
+        )
         assert errors[4] == "missing parameter 'n'"
         assert errors[5] == "n_bytes must be a whole number in 0..100000, got 'many'"
         assert errors[6] == ("set_vitals does not take hr (it takes hr_bpm, perfusion, spo2_pct)")
