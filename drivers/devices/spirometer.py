@@ -1,7 +1,11 @@
 """SFM3300-class flow sensor behind a USB serial bridge (Helserom spiro protocol): 100 Hz, L/s.
 
-URI: ``serial:///dev/serial/by-id/usb-…-if00?codec=spiro&baud=115200``. One SampleBlock per
-frame (10 samples, 100 ms). The bridge streams from power-up; nothing is sent to it.
+URI: ``serial:///dev/serial/by-id/usb-…-if00?codec=spiro&baud=115200[&bypass=5]``. One
+SampleBlock per frame (10 samples, 100 ms). The bridge streams from power-up; nothing is sent to it.
+
+``bypass``: the flow head's ratio of total flow to the flow through the sensor (default 1: the
+sensor sees all of it). The SFM3300 measures +/-250 slm (4.2 L/s), less than an adult's peak
+flow, so an adult flow head passes a calibrated fraction through it; the gateway scales back.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from drivers.codecs.spiro import BAUD, FS_HZ, SpiroDecoder, SpiroFrame, SpiroStatus
 from drivers.devices.base import LinkCounters
+from drivers.errors import UriError
 from drivers.model import DeviceEvent, DeviceInfo, QualityFlag, Quantity, ReceiveTime, SampleBlock
 from drivers.transports.serial import SerialTransport
 from drivers.transports.uri import DeviceUri
@@ -23,6 +28,7 @@ from drivers.transports.uri import DeviceUri
 logger = logging.getLogger(__name__)
 
 DROP_LOG_INTERVAL_S: Final = 1.0
+MAX_BYPASS: Final = 20.0
 
 
 def frame_quality(frame: SpiroFrame) -> QualityFlag:
@@ -41,6 +47,18 @@ def frame_quality(frame: SpiroFrame) -> QualityFlag:
     return flags
 
 
+def bypass_ratio(uri: DeviceUri) -> float:
+    """The ``bypass=`` ratio of a spirometer URI (1 to 20); UriError names the bad value."""
+    text = uri.params.get("bypass", "1")
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = math.nan
+    if not 1.0 <= ratio <= MAX_BYPASS:
+        raise UriError(f"{uri}: bypass={text!r} must be a number from 1 to {MAX_BYPASS:g}")
+    return ratio
+
+
 class Spirometer:
     """Flow sensor bridge (SFM3300-D) streaming airway flow at 100 Hz."""
 
@@ -51,6 +69,7 @@ class Spirometer:
         self.uri = uri
         self.counters = LinkCounters()
         self.info = DeviceInfo(model_number="SFM3300-D bridge")
+        self.bypass_ratio = bypass_ratio(uri)
         self._index = 0  # samples since the gateway started this device
         self._streams = 0
         self._reported_drops = 0
@@ -80,7 +99,8 @@ class Spirometer:
                         quality |= QualityFlag.GAP_BEFORE
                         reconnected = False
                     self._index += frame.samples_lost_before
-                    values = np.asarray(frame.flow_lps(), dtype=np.float64).reshape(-1, 1)
+                    flow = np.asarray(frame.flow_lps(), dtype=np.float64) * self.bypass_ratio
+                    values = flow.reshape(-1, 1)
                     yield SampleBlock(
                         Quantity.AIRWAY_FLOW,
                         self.device_id,

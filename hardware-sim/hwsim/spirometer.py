@@ -150,11 +150,17 @@ class SimSpirometer:
         patient: PatientSource | None = None,
         noise_lps: float = 0.003,
         warmup_frames: int = WARMUP_FRAMES,
+        bypass_ratio: float = 1.0,
     ) -> None:
         self.device_id = device_id
         self.port = SimSerialPort(link_path, baud=BAUD, max_backlog_bytes=4096)
         self.patient = patient
         self.noise_lps = noise_lps
+        if not 1.0 <= bypass_ratio <= 20.0:
+            raise CommandError(f"bypass_ratio must be in 1..20, got {bypass_ratio!r}")
+        # A flow head that sends 1/bypass_ratio of the flow through the sensor, so adult
+        # peak flows (6-12 L/s) stay inside the SFM3300's +/-250 slm (4.2 L/s).
+        self.bypass_ratio = float(bypass_ratio)
         noise_seq, fault_seq = np.random.SeedSequence(seed).spawn(2)
         self._noise_rng = np.random.default_rng(noise_seq)
         self._fault_rng = np.random.default_rng(fault_seq)
@@ -190,7 +196,8 @@ class SimSpirometer:
     @property
     def uri(self) -> str:
         """Device URI for the gateway's config."""
-        return f"serial://{quote(self.link_path)}?codec=spiro&baud={BAUD}"
+        bypass = f"&bypass={self.bypass_ratio:g}" if self.bypass_ratio != 1.0 else ""
+        return f"serial://{quote(self.link_path)}?codec=spiro&baud={BAUD}{bypass}"
 
     async def run(self) -> None:
         """Stream frames in real time until cancelled."""
@@ -218,7 +225,10 @@ class SimSpirometer:
     def blow(self, profile: str = "normal") -> int:
         """Start one forced expiration now; returns its length in samples."""
         if self.patient is not None:
-            flow = np.asarray(self.patient.forced_expiration_lps(float(FS_HZ), profile))
+            try:
+                flow = np.asarray(self.patient.forced_expiration_lps(float(FS_HZ), profile))
+            except ValueError as exc:  # a profile the scenario patient does not know
+                raise CommandError(str(exc)) from exc
         else:
             flow = builtin_expiration_lps(float(FS_HZ), profile)
         self._manoeuvre = collections.deque(float(v) for v in flow)
@@ -291,7 +301,7 @@ class SimSpirometer:
         for i in range(N_PER_FRAME):
             if self._manoeuvre:
                 flow[i] += self._manoeuvre.popleft()
-        raws = [int(r) for r in flow_to_raw(flow)]
+        raws = [int(r) for r in flow_to_raw(flow / self.bypass_ratio)]
         seq = self._seq
         self._seq = (self._seq + N_PER_FRAME) % 0x10000
         status = 0

@@ -31,7 +31,7 @@ from drivers.codecs.spiro import (
 from drivers.codecs.spiro import describe as describe_spiro
 from drivers.devices import open_device
 from drivers.devices.spirometer import frame_quality
-from drivers.errors import CodecError, PortGoneError
+from drivers.errors import CodecError, PortGoneError, UriError
 from drivers.model import QualityFlag, Quantity, SampleBlock
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "spiro"
@@ -289,3 +289,31 @@ async def test_driver_streams_10_s_with_a_manoeuvre_then_survives_unplug(tmp_pat
         assert sum(b.n_samples for b in again) >= 80
         assert again[0].quality & QualityFlag.GAP_BEFORE
         task.cancel()
+
+
+async def test_bypass_flow_head_measures_an_adult_without_clipping(tmp_path: Path) -> None:
+    # An adult's peak flow (~7 L/s) is beyond the SFM3300's 4.2 L/s: a 1:5 bypass head passes
+    # a fifth through the sensor and the gateway scales back (URI bypass=5).
+    sim = SimSpirometer("spiro-1", tmp_path / "usb-spiro", seed=6, warmup_frames=1, bypass_ratio=5)
+    assert sim.uri.endswith("&bypass=5")
+    async with sim, asyncio.TaskGroup() as group:
+        task = group.create_task(sim.run())
+        device = open_device("spiro-1", sim.uri)
+        reader = asyncio.create_task(collect(device, 9.0))
+        await asyncio.sleep(0.5)
+        sim.blow("normal")
+        blocks = await reader
+        task.cancel()
+    good = [b for b in blocks if not b.quality & QualityFlag.MISSING]
+    assert not any(b.quality & QualityFlag.OUT_OF_RANGE for b in good)
+    flow = np.concatenate([b.values[:, 0] for b in good])
+    expected = builtin_expiration_lps(100.0, "normal")
+    assert float(flow.max()) == pytest.approx(float(expected.max()), rel=0.02)
+    assert float(expected.max()) > 4.2  # it would have clipped without the bypass
+    assert np.nansum(flow) / 100.0 == pytest.approx(expected.sum() / 100.0, abs=0.05)
+
+
+@pytest.mark.parametrize("bad", ["0.5", "x", "25"])
+def test_bypass_must_be_a_sane_ratio(bad: str) -> None:
+    with pytest.raises(UriError, match=f"bypass='{bad}' must be a number from 1 to 20"):
+        open_device("s", f"serial:///dev/ttyUSB0?codec=spiro&bypass={bad}")
