@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from gateway.recordings import RecordingError, read_csv
+from gateway.signals.ecg import analyze_ecg_cli
+from gateway.signals.ppg import analyze_ppg
 from gateway.signals.spiro import analyze_spiro
 
 analyze_app = typer.Typer(
@@ -68,4 +70,42 @@ def spiro(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     result["compute_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+    _print(result)
+
+
+InputOpt = Annotated[Path, typer.Option("--input", "-i", help="CSV file with a header row")]
+
+
+@analyze_app.command("ecg")
+def ecg(
+    fs: FsOpt,
+    input_path: InputOpt,
+    lead: Annotated[
+        str | None, typer.Option(help="lead to analyse (default II, else first)")
+    ] = None,
+) -> None:
+    """ECG: R peaks, heart rate and signal quality of one lead (CSV of leads in mV)."""
+    try:
+        rec = read_csv(input_path)
+        result = analyze_ecg_cli(rec.values, list(rec.names), fs, lead)
+    except (RecordingError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _print(result)
+
+
+@analyze_app.command("ppg")
+def ppg(
+    fs: FsOpt,
+    input_path: InputOpt,
+    has_dc: Annotated[
+        bool, typer.Option("--has-dc", help="the pleth keeps its DC level (raw photodiode)")
+    ] = False,
+) -> None:
+    """Pleth: pulses, pulse rate, perfusion index and quality (CSV column pleth, or the first)."""
+    try:
+        rec = read_csv(input_path)
+        _name, x = rec.column(None, default="pleth")
+        result = analyze_ppg(x, fs, has_dc=has_dc)
+    except (RecordingError, ValueError) as exc:
+        raise _fail(str(exc)) from None
     _print(result)

@@ -1,8 +1,8 @@
 """The live hub: fan-out of stored events to WebSocket clients, and the message schema (v1).
 
-Messages are JSON objects with ``type`` in {hello, measurement, waveform, derived, status}. Times are
-Unix seconds from the gateway clock; ``received_s`` says when the gateway got the value so a
-page can show its age. Documented in docs/api.md.
+Messages are JSON objects with ``type`` in {hello, measurement, waveform, derived, status}.
+Times are Unix seconds from the gateway clock; ``received_s`` says when the gateway got the
+value so a page can show its age. Documented in docs/api.md.
 """
 
 from __future__ import annotations

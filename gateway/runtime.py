@@ -24,6 +24,8 @@ from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
 from gateway.pipeline import DeviceSlot, Pipeline
 from gateway.settings import Settings
+from gateway.signals.channels import default_factories, default_refiners
+from gateway.signals.engine import SignalEngine
 from gateway.simroom import start_sim_room
 from gateway.store import Store
 
@@ -69,7 +71,8 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             for slot in slots:
                 dev = slot.device
                 await store.register_device(dev.device_id, dev.kind, str(dev.uri), time.time())
-            pipeline = Pipeline(settings.pipeline, store, hub, slots)
+            engine = SignalEngine(default_factories(), refiners=default_refiners())
+            pipeline = Pipeline(settings.pipeline, store, hub, slots, engine)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(

@@ -12,13 +12,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from hwsim.scenario import ScenarioError, builtin_scenario, builtin_scenarios, load_scenario
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from drivers.devices import KNOWN_BLE_PROFILES, KNOWN_CODECS
 from drivers.errors import UriError
 from drivers.transports.uri import DeviceUri
-from hwsim.scenario import ScenarioError, builtin_scenario, builtin_scenarios, load_scenario
 
 ENV_PREFIX = "HELSEROM_"
 LOOPBACK_NAMES = ("localhost",)
@@ -118,7 +118,13 @@ SimKind = Literal[
     "cms50-oximeter",
     "openbci-cyton",
     "spiro-sfm3300",
+    "ble-pulse-oximeter",
+    "ble-bp-cuff",
+    "ble-thermometer",
+    "ble-weight-scale",
+    "ble-chest-strap",
 ]
+MAC_PATTERN = r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$"
 
 
 class SimDeviceSettings(_Section):
@@ -126,7 +132,13 @@ class SimDeviceSettings(_Section):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     kind: SimKind = "nonin2-oximeter"
-    link: str = Field(description="symlink name under sim.dir, like a /dev/serial/by-id name")
+    link: str | None = Field(
+        default=None, description="serial kinds: symlink name under sim.dir (a by-id name)"
+    )
+    address: str | None = Field(
+        default=None, pattern=MAC_PATTERN, description="ble- kinds: AA:BB:CC:DD:EE:FF"
+    )
+    name: str = Field(default="", description="ble- kinds: the advertised name")
     seed: int = 1
     hr_bpm: float = Field(default=72.0, ge=20, le=250)
     spo2_pct: float = Field(default=97.0, ge=50, le=100)
@@ -134,10 +146,23 @@ class SimDeviceSettings(_Section):
 
     @field_validator("link")
     @classmethod
-    def _plain_name(cls, link: str) -> str:
-        if not link or "/" in link or link in (".", ".."):
+    def _plain_name(cls, link: str | None) -> str | None:
+        if link is not None and (not link or "/" in link or link in (".", "..")):
             raise ValueError("a plain file name such as 'usb-Nonin_3150-if00' (no '/' or '..')")
         return link
+
+    @model_validator(mode="after")
+    def _link_or_address(self) -> SimDeviceSettings:
+        if self.is_ble and self.address is None:
+            raise ValueError(f"an address (AA:BB:CC:DD:EE:FF) for the {self.kind} {self.id!r}")
+        if not self.is_ble and self.link is None:
+            raise ValueError(f"a link (a by-id file name) for the serial {self.kind} {self.id!r}")
+        return self
+
+    @property
+    def is_ble(self) -> bool:
+        """A simulated Bluetooth LE peripheral (else a serial device on a pty)."""
+        return self.kind.startswith("ble-")
 
 
 class SimSettings(_Section):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from hwsim.patient import Patient
-from hwsim.room import DeviceSpec, SimRoom
+from hwsim.room import BlePeripheralSpec, DeviceSpec, SimRoom
 from hwsim.scenario import Scenario, builtin_scenario, load_scenario
 
 from gateway.settings import SimSettings
@@ -18,6 +19,7 @@ from gateway.settings import SimSettings
 logger = logging.getLogger(__name__)
 
 CONTROL_SOCKET = "control.sock"
+DBUS_ENV = "DBUS_SYSTEM_BUS_ADDRESS"
 
 
 def sim_link_path(settings: SimSettings, link: str) -> str:
@@ -46,6 +48,12 @@ async def start_sim_room(settings: SimSettings) -> AsyncIterator[SimRoom]:
             options=dict(d.options),
         )
         for d in settings.devices
+        if d.link is not None
+    ]
+    ble = [
+        BlePeripheralSpec(d.id, d.kind, d.address, d.name or d.id, seed=d.seed)
+        for d in settings.devices
+        if d.address is not None
     ]
     patient = None
     if settings.scenario is not None:
@@ -54,7 +62,11 @@ async def start_sim_room(settings: SimSettings) -> AsyncIterator[SimRoom]:
     settings.dir.mkdir(parents=True, exist_ok=True)
     control = str(settings.dir / CONTROL_SOCKET)
     try:
-        async with SimRoom(specs, patient=patient, control_socket=control) as room:
+        async with SimRoom(specs, patient=patient, control_socket=control, ble=ble) as room:
+            if room.bus_address is not None:
+                # bleak finds BlueZ on the system bus: here, the simulated bluetoothd's
+                os.environ[DBUS_ENV] = room.bus_address
+                logger.info("simulated bluetoothd on %s", room.bus_address)
             yield room
     finally:
         for path in (settings.dir / "by-id", settings.dir):
@@ -70,6 +82,8 @@ async def run_sim_forever(settings: SimSettings) -> None:
         for device_id, uri in room.uris.items():
             print(f"{device_id} {uri}", flush=True)
         print(f"control {settings.dir / CONTROL_SOCKET}", flush=True)
+        if room.bus_address is not None:
+            print(f"{DBUS_ENV}={room.bus_address}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -158,7 +158,6 @@ class BloodPressureMeasurement:
             flags |= QualityFlag.DEVICE_CLOCK_NOT_SET
         return flags
 
-
     def pulse_quality(self) -> QualityFlag:
         """The reading's flags, plus OUT_OF_RANGE when the cuff says the pulse is outside its
         range, plus MISSING when there is no pulse value."""

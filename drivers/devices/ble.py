@@ -67,20 +67,24 @@ class BleDevice:
         profile: Profile = PROFILES[self.profile_name](self.device_id)
         async with BleLink(self.uri.target, name=self.device_id) as link:
             self.counters.last_rx_monotonic_s = time.monotonic()
-            info = await self._read_info(link)
-            if info != self.info:
-                self.info = info
-                yield info
-            entry = quirk_entry(info.manufacturer, info.model_number)
+            # Every connection reports what it found (stored: the device's history of
+            # firmware and battery swaps; the first event tells the pipeline it is up).
+            self.info = await self._read_info(link)
+            yield self.info
+            entry = quirk_entry(self.info.manufacturer, self.info.model_number)
             if entry is not None:
                 logger.info("%s: device quirks %s (%s)", self.device_id, entry.quirks, entry.source)
             await self._battery(link)
             profile.quirks = entry.quirks if entry is not None else profile.quirks
             for event in await profile.setup(link, ReceiveTime.now()):
                 yield event
+            lost = 0  # notifications the link's bounded queue dropped (a flood), counted
             while True:
                 note = await link.next()
                 self.counters.last_rx_monotonic_s = note.monotonic_s
+                if link.dropped != lost:
+                    self.counters.frames_dropped += link.dropped - lost
+                    lost = link.dropped
                 if note.uuid == BATTERY_LEVEL:
                     self._set_battery(note.data)
                     continue

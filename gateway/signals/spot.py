@@ -28,6 +28,8 @@ class SpotReason(enum.Enum):
     LOW_PERFUSION = "low_perfusion"
     MARGINAL_PERFUSION = "marginal_perfusion"
     DEVICE_OUT_OF_RANGE = "device_out_of_range"
+    DEVICE_INVALID = "device_invalid"  # the device itself marks the value invalid
+    DEVICE_QUESTIONABLE = "device_questionable"  # … questionable or an early estimate
     IMPLAUSIBLE = "implausible"  # outside what a living patient can show
     STORED = "stored"  # read back from device memory: old, not from this session
     CLOCK_NOT_SET = "clock_not_set"  # the device's timestamp cannot be trusted
@@ -56,6 +58,8 @@ _FLAG_VERDICTS: tuple[tuple[QualityFlag, Verdict, SpotReason], ...] = (
     (QualityFlag.LOW_PERFUSION, Verdict.QUESTIONABLE, SpotReason.LOW_PERFUSION),
     (QualityFlag.MARGINAL_PERFUSION, Verdict.VALID, SpotReason.MARGINAL_PERFUSION),
     (QualityFlag.OUT_OF_RANGE, Verdict.INVALID, SpotReason.DEVICE_OUT_OF_RANGE),
+    (QualityFlag.DEVICE_INVALID, Verdict.INVALID, SpotReason.DEVICE_INVALID),
+    (QualityFlag.DEVICE_QUESTIONABLE, Verdict.QUESTIONABLE, SpotReason.DEVICE_QUESTIONABLE),
     (QualityFlag.STORED, Verdict.QUESTIONABLE, SpotReason.STORED),
     (QualityFlag.DEVICE_CLOCK_NOT_SET, Verdict.VALID, SpotReason.CLOCK_NOT_SET),
     (QualityFlag.GAP_BEFORE, Verdict.VALID, SpotReason.GAP_BEFORE),

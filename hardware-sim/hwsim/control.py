@@ -43,6 +43,10 @@ class RoomControl(Protocol):
 
     def room_commands(self) -> Mapping[str, tuple[frozenset[str], RoomHandler]]: ...
 
+    async def delegate(self, request: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Carry out a command for a device the room runs itself (None: not such a device)."""
+        ...
+
 
 RoomHandler = Callable[[Mapping[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
@@ -123,6 +127,13 @@ class ControlServer:
             except HwsimError as exc:
                 raise CommandError(str(exc)) from exc
             return {"command": command, **result}
+        if self.room is not None and device_id is not None:
+            try:
+                delegated = await self.room.delegate(request)
+            except HwsimError as exc:
+                raise CommandError(str(exc)) from exc
+            if delegated is not None:
+                return delegated
         if command == "status" and device_id is None:
             return {
                 "command": command,

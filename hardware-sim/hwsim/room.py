@@ -22,6 +22,9 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from hwsim.bluez import BlePeripheralSpec, SimBluez, make_peripheral
+from hwsim.bluez.commands import ADAPTER_COMMANDS
+from hwsim.bluez.commands import handle as ble_handle
 from hwsim.control import ControlServer, RoomHandler
 from hwsim.errors import HwsimError
 from hwsim.kinds import KINDS, DeviceSpec, SimDevice, default_link_path
@@ -29,7 +32,24 @@ from hwsim.patient import Patient
 from hwsim.patient_api import PatientSource
 from hwsim.scenario import ScenarioError, builtin_scenario, load_scenario
 
-__all__ = ["KINDS", "DeviceSpec", "SimRoom", "default_link_path", "make_device"]
+__all__ = [
+    "BLE_PROFILES",
+    "KINDS",
+    "BlePeripheralSpec",
+    "DeviceSpec",
+    "SimRoom",
+    "default_link_path",
+    "make_device",
+]
+
+# simulated BLE kind -> the ?profile= of the gateway's ble:// URI
+BLE_PROFILES = {
+    "ble-pulse-oximeter": "plx",
+    "ble-bp-cuff": "bp",
+    "ble-thermometer": "thermometer",
+    "ble-weight-scale": "weight",
+    "ble-chest-strap": "hr",
+}
 
 
 def make_device(spec: DeviceSpec, patient: PatientSource | None = None) -> SimDevice:
@@ -46,8 +66,9 @@ class SimRoom:
         *,
         patient: PatientSource | None = None,
         control_socket: str | os.PathLike[str] | None = None,
+        ble: Sequence[BlePeripheralSpec] = (),
     ) -> None:
-        ids = [spec.id for spec in specs]
+        ids = [spec.id for spec in specs] + [spec.id for spec in ble]
         if len(set(ids)) != len(ids):
             raise HwsimError(f"device ids must be unique, got {ids}")
         self.patient = patient
@@ -58,6 +79,8 @@ class SimRoom:
             else ControlServer(self.devices, control_socket, room=self)
         )
         self.started_monotonic_s = time.monotonic()
+        self.ble_specs = tuple(ble)
+        self.bluez: SimBluez | None = None
         self._stack = contextlib.AsyncExitStack()
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -65,7 +88,15 @@ class SimRoom:
     @property
     def uris(self) -> dict[str, str]:
         """Device id -> URI to put in the gateway's room config."""
-        return {device_id: device.uri for device_id, device in self.devices.items()}
+        uris = {device_id: device.uri for device_id, device in self.devices.items()}
+        for spec in self.ble_specs:
+            uris[spec.id] = f"ble://{spec.address}?profile={BLE_PROFILES[spec.kind]}"
+        return uris
+
+    @property
+    def bus_address(self) -> str | None:
+        """The simulated bluetoothd's D-Bus (DBUS_SYSTEM_BUS_ADDRESS for bleak), if any."""
+        return None if self.bluez is None else self.bluez.bus_address
 
     @property
     def time_s(self) -> float:
@@ -73,8 +104,36 @@ class SimRoom:
         return time.monotonic() - self.started_monotonic_s
 
     def room_commands(self) -> dict[str, tuple[frozenset[str], RoomHandler]]:
-        """Device-less control commands: switch the patient's scenario."""
-        return {"scenario": (frozenset({"name", "path"}), self._switch_scenario)}
+        """Device-less control commands: switch the scenario; the Bluetooth adapter."""
+        commands: dict[str, tuple[frozenset[str], RoomHandler]] = {
+            "scenario": (frozenset({"name", "path"}), self._switch_scenario)
+        }
+        if self.bluez is not None:
+            for name in ADAPTER_COMMANDS:
+                if name != "status":
+                    commands[f"bluetooth_{name}"] = (frozenset(), self._adapter(name))
+        return commands
+
+    def _adapter(self, name: str) -> RoomHandler:
+        async def run(args: Mapping[str, Any]) -> dict[str, Any]:
+            assert self.bluez is not None
+            return await self._ble({"command": name})
+
+        return run
+
+    async def delegate(self, request: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Handle a command for a BLE peripheral (None: not one of ours)."""
+        device = request.get("device")
+        if self.bluez is None or device not in self.bluez.peripherals:
+            return None
+        return await self._ble(request)
+
+    async def _ble(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        assert self.bluez is not None
+        reply = await ble_handle(self.bluez, request)
+        if not reply.pop("ok", False):
+            raise HwsimError(str(reply.get("error")))
+        return reply
 
     def _switch_scenario(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(self.patient, Patient):
@@ -92,6 +151,10 @@ class SimRoom:
 
     async def __aenter__(self) -> Self:
         async with contextlib.AsyncExitStack() as stack:
+            if self.ble_specs:
+                now = time.monotonic()
+                peripherals = [make_peripheral(s, self.patient, now) for s in self.ble_specs]
+                self.bluez = await stack.enter_async_context(SimBluez(peripherals))
             for device in self.devices.values():
                 await stack.enter_async_context(device)
             if self.control is not None:
@@ -124,3 +187,4 @@ class SimRoom:
                     await group.__aexit__(None, None, None)
         finally:
             await self._stack.aclose()
+            self.bluez = None

@@ -8,11 +8,15 @@ an unplug/replug (the time is printed; the issue's goal is 2 s).
 
 from __future__ import annotations
 
+import itertools
+import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
 from tests.gatewayproc import GatewayProcess, start_gateway, wait_for
 
@@ -31,7 +35,12 @@ DEVICES = {
         'options = { protocol = "v7" }',
     ),
     "ecg-1": ("openbci-cyton", "usb-OpenBCI-if00", "codec=openbci&baud=115200", ""),
-    "spiro-1": ("spiro-sfm3300", "usb-SFM3300-if00", "codec=spiro&baud=115200", ""),
+    "spiro-1": (
+        "spiro-sfm3300",
+        "usb-SFM3300-if00",
+        "codec=spiro&baud=115200&bypass=5",
+        "options = { bypass_ratio = 5 }",
+    ),
 }
 # waveform devices: id -> (quantity key, samples per second)
 WAVEFORMS = {
@@ -58,7 +67,9 @@ def _config() -> str:
             f'[[sim.devices]]\nid = "{device_id}"\nkind = "{kind}"\nlink = "{link}"\n{opts}\n'
         )
     # The template is formatted once with root: double the TOML braces.
-    return "".join(parts).replace("{ protocol", "{{ protocol").replace('" }', '" }}')
+    # start_gateway formats the template with root only: escape every other brace
+    text = "".join(parts).replace("{", "{{").replace("}", "}}")
+    return text.replace("{{root}}", "{root}")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +108,7 @@ def test_every_device_streams_at_full_rate_without_unexplained_gaps(gw: GatewayP
         assert {b[3] for b in blocks} == {fs_hz}, device_id
         unexplained = [
             (prev, cur)
-            for prev, cur in zip(blocks, blocks[1:], strict=False)
+            for prev, cur in itertools.pairwise(blocks)
             if cur[0] != prev[0] + prev[1] and not cur[2] & GAP_FLAG
         ]
         assert not unexplained, f"{device_id}: gaps without GAP_BEFORE: {unexplained[:3]}"
@@ -113,6 +124,69 @@ def test_every_device_streams_at_full_rate_without_unexplained_gaps(gw: GatewayP
     for device_id in DEVICES:
         status = gw.device(device_id)
         assert status["connected"] and status["frames_dropped"] == 0, status
+
+
+def _collect(
+    gw: GatewayProcess, seconds: float, until: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """Live messages for up to ``seconds``, or until ``until(messages)`` holds."""
+    url = gw.base_url.replace("http://", "ws://") + "/api/v1/live"
+    seen: list[dict[str, Any]] = []
+    with connect(url, additional_headers={"Authorization": f"Bearer {gw.token}"}) as ws:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not until(seen):
+            seen.append(json.loads(ws.recv(timeout=5)))
+    return seen
+
+
+def _derived(messages: list[dict[str, Any]], device: str, key: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in messages
+        if m["type"] == "derived" and m["device_id"] == device and m["key"] == key
+    ]
+
+
+def test_one_patient_on_every_device_with_verdicts(gw: GatewayProcess) -> None:
+    # The ECG's heart rate (OpenBCI lead II) and the oximeters' pulse come from one patient.
+    wait_for(lambda: all(gw.device(d)["connected"] for d in DEVICES), 15.0)
+    time.sleep(12.0)  # a full 10-s analysis window
+    messages = _collect(gw, 20.0, lambda ms: len(_derived(ms, "ecg-1", "heart_rate")) >= 40)
+    ecg_hr = [m for m in _derived(messages, "ecg-1", "heart_rate") if m["channel"] == "ch2"]
+    assert ecg_hr, "no heart rate from the ECG"
+    last = ecg_hr[-1]
+    assert last["verdict"] == "valid", (last["value"], last["reasons"], last["detail"])
+    pleth_pr = _derived(messages, "ox-nonin2", "pulse_rate")
+    assert pleth_pr and pleth_pr[-1]["verdict"] in ("valid", "questionable"), pleth_pr[-1:]
+    device_pr = [
+        m["value"]
+        for m in messages
+        if m["type"] == "measurement" and m["quantity"] == "pulse_rate" and m["value"] is not None
+    ]
+    hr, pr = ecg_hr[-1]["value"], device_pr[-1]
+    print(f"ECG heart rate {hr:.1f} /min, oximeter pulse {pr:.0f} /min")
+    assert abs(hr - pr) < 8.0
+    for m in messages:
+        if m["type"] == "measurement":
+            assert m["verdict"] in ("valid", "questionable", "invalid"), m
+
+
+def test_a_blow_is_judged(gw: GatewayProcess) -> None:
+    gw.sim("blow", device="spiro-1", profile="normal")
+    messages = _collect(gw, 30.0, lambda ms: bool(_derived(ms, "spiro-1", "fef25_75")))
+    fvc = _derived(messages, "spiro-1", "fvc")
+    assert fvc, "no FVC within 30 s of a blow"
+    print(f"FVC {fvc[0]['value']} L, verdict {fvc[0]['verdict']} {fvc[0]['reasons']}")
+    assert fvc[0]["value"] is not None and fvc[0]["verdict"] != "invalid", fvc[0]
+    assert {
+        m["key"] for m in messages if m["type"] == "derived" and m["device_id"] == "spiro-1"
+    } >= {
+        "fev1",
+        "fvc",
+        "fev1_fvc",
+        "pef",
+        "fef25_75",
+    }
 
 
 @pytest.mark.parametrize("device_id", list(DEVICES))
