@@ -57,7 +57,8 @@ class DeviceSlot:
         """The device's status now; connected means port open and data within the timeout."""
         c = self.device.counters
         silent_s = time.monotonic() - c.last_rx_monotonic_s
-        fresh = silent_s <= silence_timeout_s
+        # a device that only speaks when measuring is up while its link is (keep-alive checked)
+        fresh = silent_s <= silence_timeout_s or (self.port_open and not self.device.streams)
         if self.port_open and fresh:
             error = None
         elif self.port_open:

@@ -28,6 +28,7 @@ class Device(Protocol):
     device_id: str
     uri: DeviceUri
     kind: str
+    streams: bool  # continuous data (silence = link down); False: sends only when measuring
     counters: LinkCounters
     info: DeviceInfo
 

@@ -9,6 +9,7 @@ the decoder quirks), track the battery, count and log undecodable values without
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator
 from drivers.codecs.ble_quirks import quirk_entry
 from drivers.devices.base import LinkCounters
 from drivers.devices.ble_profiles import PROFILES, Profile
-from drivers.errors import CodecError, TransportError, UriError
+from drivers.errors import CodecError, PortGoneError, TransportError, UriError
 from drivers.model import DeviceEvent, DeviceInfo, ReceiveTime
 from drivers.transports.ble import BleLink, uuid16
 from drivers.transports.uri import DeviceUri
@@ -35,6 +36,7 @@ DIS_FIELDS = (  # Device Information Service (0x180A) characteristic -> DeviceIn
     (uuid16(0x2A23), "system_id"),
 )
 DROP_LOG_INTERVAL_S = 1.0
+KEEPALIVE_S = 10.0  # silence after which a GATT read checks that the link is alive
 BLE_KINDS = {name: profile.kind for name, profile in PROFILES.items()}
 
 
@@ -57,6 +59,9 @@ class BleDevice:
         self.uri = uri
         self.profile_name = profile_of(uri)
         self.kind = BLE_KINDS[self.profile_name]
+        # A cuff, thermometer or scale is silent between measurements; its link is watched
+        # by keep-alive reads instead (KEEPALIVE_S).
+        self.streams = PROFILES[self.profile_name].streams
         self.counters = LinkCounters()
         self.info = DeviceInfo()
         self._dropped_logged = 0
@@ -80,7 +85,11 @@ class BleDevice:
                 yield event
             lost = 0  # notifications the link's bounded queue dropped (a flood), counted
             while True:
-                note = await link.next()
+                try:
+                    note = await asyncio.wait_for(link.next(), KEEPALIVE_S)
+                except TimeoutError:
+                    await self._ping(link)  # silence is normal for a cuff; a dead link is not
+                    continue
                 self.counters.last_rx_monotonic_s = note.monotonic_s
                 if link.dropped != lost:
                     self.counters.frames_dropped += link.dropped - lost
@@ -99,6 +108,23 @@ class BleDevice:
                 self.counters.frames_ok += 1
                 for event in events:
                     yield event
+
+    async def _ping(self, link: BleLink) -> None:
+        """A GATT read to prove the link (and bluetoothd) still answer.
+
+        After bluetoothd dies, bleak keeps reporting "connected" and no disconnect callback
+        comes; only a call fails (UnknownObject). Reading the battery or a DIS string every
+        KEEPALIVE_S of silence turns that into a reconnect.
+        """
+        uuid = BATTERY_LEVEL if link.has_characteristic(BATTERY_LEVEL) else DIS_FIELDS[0][0]
+        try:
+            data = await link.read(uuid)
+        except TransportError as exc:
+            raise PortGoneError(
+                f"{self.uri.target}: no answer to a keep-alive read ({exc})"
+            ) from exc
+        if uuid == BATTERY_LEVEL:
+            self._set_battery(data)
 
     async def _read_info(self, link: BleLink) -> DeviceInfo:
         fields: dict[str, str | None] = {}

@@ -68,6 +68,7 @@ class Profile:
 
     kind: ClassVar[str]
     service: ClassVar[str]  # the advertised service that identifies the kind in a scan
+    streams: ClassVar[bool] = False  # True: values flow continuously (not only per measurement)
     NOTIFY: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, device_id: str) -> None:
@@ -138,6 +139,7 @@ class PlxProfile(Profile):
 
     kind = "ble-plx-oximeter"
     service = uuid16(0x1822)
+    streams = True
     NOTIFY = (CONTINUOUS, SPOT)
 
     def __init__(self, device_id: str) -> None:
@@ -321,6 +323,7 @@ class HeartRateProfile(Profile):
 
     kind = "ble-hr-strap"
     service = uuid16(0x180D)
+    streams = True
     NOTIFY = (HEART_RATE,)
 
     def __init__(self, device_id: str) -> None:

@@ -54,6 +54,7 @@ class Cms50Oximeter:
     """Contec CMS50D+ (and alike: CMS50E/F, CMS60) live data, either firmware protocol."""
 
     kind = "cms50-oximeter"
+    streams = True  # data flows continuously: silence means a dead link
 
     def __init__(self, device_id: str, uri: DeviceUri) -> None:
         self.device_id = device_id
@@ -66,6 +67,10 @@ class Cms50Oximeter:
                 f"{uri}: protocol {forced!r} is not one of legacy, v7 (or leave it out to detect)"
             )
         self.forced_protocol = None if forced is None else Protocol(forced)
+        # Legacy firmware talks 19200 baud with odd parity (atbrask's cms50dplus notes); a
+        # pty ignores parity, real USB bridges do not. ?parity= overrides.
+        legacy = self.forced_protocol is Protocol.LEGACY
+        self.parity = uri.params.get("parity", "odd" if legacy else "none")
         self.protocol: Protocol | None = self.forced_protocol
         self.commands_sent = 0
         self._sample_index = 0
@@ -75,7 +80,7 @@ class Cms50Oximeter:
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port, start the live stream if needed, yield events until the port goes."""
         decoder = Cms50Decoder(self.forced_protocol)
-        async with SerialTransport(self.uri.target, self.uri.baudrate) as port:
+        async with SerialTransport(self.uri.target, self.uri.baudrate, self.parity) as port:
             opened = time.monotonic()
             last_live = -math.inf
             next_command = opened if self.forced_protocol is Protocol.V7 else opened + DETECT_WAIT_S

@@ -33,6 +33,7 @@ class NoninOximeter:
     """Nonin serial data format #2 oximeter (Xpod, OEM III, WristOx2 3150 and alike)."""
 
     kind = "nonin2-oximeter"
+    streams = True  # data flows continuously: silence means a dead link
 
     def __init__(self, device_id: str, uri: DeviceUri) -> None:
         self.device_id = device_id
@@ -46,7 +47,7 @@ class NoninOximeter:
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield events per packet (every 1/3 s) until the port vanishes."""
         decoder = Nonin2Decoder()
-        async with SerialTransport(self.uri.target, self.uri.baudrate) as port:
+        async with SerialTransport(self.uri.target, self.uri.baudrate, self.uri.parity) as port:
             seen = (0, 0, 0)
             while True:
                 data = await port.read()

@@ -70,6 +70,7 @@ class Nonin7Oximeter:
     """Nonin serial data format #7 oximeter (OEM III, Xpod, WristOx2 3150 set to #7)."""
 
     kind = "nonin7-oximeter"
+    streams = True  # data flows continuously: silence means a dead link
 
     def __init__(self, device_id: str, uri: DeviceUri) -> None:
         self.device_id = device_id
@@ -82,7 +83,7 @@ class Nonin7Oximeter:
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield events per packet (every 1/3 s) until the port vanishes."""
         decoder = Nonin7Decoder()
-        async with SerialTransport(self.uri.target, self.uri.baudrate) as port:
+        async with SerialTransport(self.uri.target, self.uri.baudrate, self.uri.parity) as port:
             seen = (0, 0, 0)
             while True:
                 data = await port.read()
@@ -140,6 +141,7 @@ class Nonin8Oximeter:
     """Nonin serial data format #8 oximeter: SpO2 and pulse rate once a second, no pleth."""
 
     kind = "nonin8-oximeter"
+    streams = True  # data flows continuously: silence means a dead link
 
     def __init__(self, device_id: str, uri: DeviceUri) -> None:
         self.device_id = device_id
@@ -151,7 +153,7 @@ class Nonin8Oximeter:
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield SpO2 and pulse rate per record until the port vanishes."""
         decoder = Nonin8Decoder()
-        async with SerialTransport(self.uri.target, self.uri.baudrate) as port:
+        async with SerialTransport(self.uri.target, self.uri.baudrate, self.uri.parity) as port:
             seen = (0, 0, 0)
             while True:
                 data = await port.read()

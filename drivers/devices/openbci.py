@@ -64,6 +64,7 @@ class OpenbciCyton:
     """OpenBCI Cyton board (8 channels) streaming over its RFduino dongle."""
 
     kind = "openbci-cyton"
+    streams = True  # data flows continuously: silence means a dead link
 
     def __init__(self, device_id: str, uri: DeviceUri) -> None:
         self.device_id = device_id
@@ -89,7 +90,9 @@ class OpenbciCyton:
         # Samples were lost while the link was down; how many is unknown.
         self._pend_gap = self._streams > 0
         self._streams += 1
-        async with SerialTransport(self.uri.target, int(self.uri.params.get("baud", BAUD))) as port:
+        async with SerialTransport(
+            self.uri.target, int(self.uri.params.get("baud", BAUD)), self.uri.parity
+        ) as port:
             if self._send_gain:
                 for ch in range(1, N_CHANNELS + 1):
                     await port.write(channel_settings(ch, gain=self.gains[ch - 1]))

@@ -63,6 +63,7 @@ class Spirometer:
     """Flow sensor bridge (SFM3300-D) streaming airway flow at 100 Hz."""
 
     kind = "spiro-sfm3300"
+    streams = True  # data flows continuously: silence means a dead link
 
     def __init__(self, device_id: str, uri: DeviceUri) -> None:
         self.device_id = device_id
@@ -80,7 +81,9 @@ class Spirometer:
         decoder = SpiroDecoder()
         reconnected = self._streams > 0  # samples were lost while the link was down
         self._streams += 1
-        async with SerialTransport(self.uri.target, int(self.uri.params.get("baud", BAUD))) as port:
+        async with SerialTransport(
+            self.uri.target, int(self.uri.params.get("baud", BAUD)), self.uri.parity
+        ) as port:
             seen = (0, 0, 0)
             while True:
                 data = await port.read()

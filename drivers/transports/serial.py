@@ -22,21 +22,30 @@ from drivers.errors import PortGoneError, TransportError
 logger = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 4096
+PARITIES = {"none": serial.PARITY_NONE, "odd": serial.PARITY_ODD, "even": serial.PARITY_EVEN}
 
 
 class SerialTransport:
     """An open serial port as an async context manager: ``read()`` and ``write()`` bytes."""
 
-    def __init__(self, path: str, baudrate: int) -> None:
+    def __init__(self, path: str, baudrate: int, parity: str = "none") -> None:
+        if parity not in PARITIES:
+            raise TransportError(
+                f"{path}: parity {parity!r}; expected one of {', '.join(PARITIES)}"
+            )
         self.path = path
         self.baudrate = baudrate
+        self.parity = parity
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     async def __aenter__(self) -> Self:
         try:
             self._reader, self._writer = await serial_asyncio_fast.open_serial_connection(
-                url=self.path, baudrate=self.baudrate, exclusive=True
+                url=self.path,
+                baudrate=self.baudrate,
+                parity=PARITIES[self.parity],
+                exclusive=True,
             )
         except (serial.SerialException, OSError) as exc:
             raise _translate_open_error(self.path, exc) from exc

@@ -55,6 +55,10 @@ class DeviceUri:
                     f"serial URI {text!r}: baud {baud!r} is not a standard rate "
                     f"(expected one of {', '.join(map(str, SERIAL_BAUD_RATES))})"
                 )
+            if params.get("parity", "none") not in ("none", "odd", "even"):
+                raise UriError(
+                    f"serial URI {text!r}: parity {params['parity']!r} is not none, odd or even"
+                )
             if not params.get("codec"):
                 raise UriError(f"serial URI {text!r}: expected ?codec=NAME (for example nonin2)")
             return cls("serial", path, MappingProxyType(params))
@@ -70,6 +74,11 @@ class DeviceUri:
     def baudrate(self) -> int:
         """Serial baud rate (9600 unless the URI says otherwise)."""
         return int(self.params.get("baud", "9600"))
+
+    @property
+    def parity(self) -> str:
+        """Serial parity: none (default), odd or even."""
+        return self.params.get("parity", "none")
 
     @property
     def codec(self) -> str | None:

@@ -334,3 +334,24 @@ async def test_100_disconnect_cycles_leave_nothing_behind(sim_bluez: SimFactory)
         )
         assert after == before
         assert math.isfinite(device.counters.last_rx_monotonic_s)
+
+
+async def test_silent_device_after_bluetoothd_crash_is_noticed(
+    sim_bluez: SimFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # bleak reports no disconnect when bluetoothd dies; a thermometer sends nothing between
+    # measurements. The keep-alive read turns the silence into a reconnect.
+    import drivers.devices.ble as ble_module
+
+    monkeypatch.setattr(ble_module, "KEEPALIVE_S", 0.5)
+    thermo = SimThermometer("t", "C0:FF:EE:00:00:03", name="HTP")
+    async with sim_bluez([thermo]) as bz:
+        device = _device(thermo, "thermometer")
+        run = Run(device)
+        await run.until(lambda: any(isinstance(e, DeviceInfo) for e in run.events))
+        await asyncio.sleep(1.0)  # keep-alive reads succeed: still running
+        assert not run.task.done()
+        await bz.restart(crash=True)
+        error = await run.ended()
+        assert isinstance(error, PortGoneError) and "keep-alive" in str(error), error

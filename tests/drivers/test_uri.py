@@ -50,3 +50,21 @@ def test_bad_uris(text: str, message: str) -> None:
     with pytest.raises(UriError) as err:
         DeviceUri.parse(text)
     assert str(err.value).startswith(message)
+
+
+def test_parity_parameter() -> None:
+    assert (
+        DeviceUri.parse("serial:///dev/ttyUSB0?codec=cms50&baud=19200&parity=odd").parity == "odd"
+    )
+    assert DeviceUri.parse("serial:///dev/ttyUSB0?codec=cms50").parity == "none"
+    with pytest.raises(UriError, match="parity 'mark' is not none, odd or even"):
+        DeviceUri.parse("serial:///dev/ttyUSB0?codec=cms50&parity=mark")
+
+
+def test_legacy_cms50_defaults_to_odd_parity() -> None:
+    from drivers.devices.cms50 import Cms50Oximeter
+
+    legacy = DeviceUri.parse("serial:///dev/x?codec=cms50&baud=19200&protocol=legacy")
+    assert Cms50Oximeter("c", legacy).parity == "odd"
+    v7 = DeviceUri.parse("serial:///dev/x?codec=cms50&baud=115200")
+    assert Cms50Oximeter("c", v7).parity == "none"

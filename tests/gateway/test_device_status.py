@@ -44,3 +44,15 @@ def test_closed_shows_the_transport_error() -> None:
     slot.device.counters.last_rx_monotonic_s = time.monotonic()  # data just before it went
     status = slot.status(silence_timeout_s=2.0)
     assert not status.connected and status.last_error == slot.last_error
+
+
+def test_a_device_that_speaks_only_when_measuring_is_up_while_its_link_is() -> None:
+    # a BLE thermometer is silent between measurements; keep-alive reads guard its link
+    slot = DeviceSlot(open_device("thermo-1", "ble://C0:FF:EE:00:00:03?profile=thermometer"))
+    assert not slot.device.streams
+    slot.port_open = True
+    slot.device.counters.last_rx_monotonic_s = time.monotonic() - 600
+    status = slot.status(silence_timeout_s=2.0)
+    assert status.connected and status.last_error is None
+    slot.port_open = False
+    assert not slot.status(silence_timeout_s=2.0).connected
