@@ -37,6 +37,7 @@ DIS_FIELDS = (  # Device Information Service (0x180A) characteristic -> DeviceIn
 )
 DROP_LOG_INTERVAL_S = 1.0
 KEEPALIVE_S = 10.0  # silence after which a GATT read checks that the link is alive
+STREAM_KEEPALIVE_S = 2.0  # the same for a device that streams (1 Hz or faster): sooner
 BLE_KINDS = {name: profile.kind for name, profile in PROFILES.items()}
 
 
@@ -84,9 +85,10 @@ class BleDevice:
             for event in await profile.setup(link, ReceiveTime.now()):
                 yield event
             lost = 0  # notifications the link's bounded queue dropped (a flood), counted
+            keepalive_s = STREAM_KEEPALIVE_S if self.streams else KEEPALIVE_S
             while True:
                 try:
-                    note = await asyncio.wait_for(link.next(), KEEPALIVE_S)
+                    note = await asyncio.wait_for(link.next(), keepalive_s)
                 except TimeoutError:
                     await self._ping(link)  # silence is normal for a cuff; a dead link is not
                     continue

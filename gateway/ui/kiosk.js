@@ -182,7 +182,7 @@ function handle(msg) {
     case "measurement": {
       noteSeen(msg.device_id, msg.received_s);
       const tile = TILES[msg.quantity];
-      if (tile) {
+      if (tile && showsOnTile(tile, msg)) {
         state.numerics.set(tile, msg);
         renderNumeric(tile);
       }
@@ -205,6 +205,15 @@ function handle(msg) {
     default:
       break; // newer schema additions: ignore
   }
+}
+
+// A room may have two oximeters (serial and Bluetooth): a tile follows one device — the
+// first that reported — and moves to another only when that one is disconnected, so the
+// nurse never sees values from two probes alternate.
+function showsOnTile(tile, msg) {
+  const current = state.numerics.get(tile);
+  if (!current || current.device_id === msg.device_id) return true;
+  return !state.devices.get(current.device_id)?.connected;
 }
 
 function noteSeen(deviceId, receivedS) {

@@ -20,11 +20,13 @@ ROWS = (
     "out_of_range/back_in_range       n= 3",
     "adapter power_off/power_on       n= 1",
     "bluetoothd restart(crash=False)  n= 1",
+    "bluetoothd restart(crash=True)   n= 1",
 )
 
 
 def test_bench_ble_smoke() -> None:
     args = ["--notes", "40", "--rate-hz", "100", "--cycles", "3", "--short-cycles", "1"]
+    args += ["--crash-cycles", "1"]
     proc = subprocess.run(
         [sys.executable, str(BENCH), *args, "--hold-s", "0.3", "--log", "WARNING"],
         capture_output=True,
@@ -38,5 +40,5 @@ def test_bench_ble_smoke() -> None:
     for row in ROWS:
         assert row in proc.stdout, row
     assert "nan" not in proc.stdout.lower()
-    assert proc.stdout.count("p50 split:") == 3
+    assert proc.stdout.count("p50 split:") == 4
     assert "private dbus-daemon (pid" in proc.stdout and "stopped" in proc.stdout

@@ -190,3 +190,28 @@ def test_specs_are_checked(short_dir: Path) -> None:
     spec = DeviceSpec("a", NONIN2_KIND, str(short_dir / "a"))
     with pytest.raises(HwsimError, match="device ids must be unique"):
         SimRoom([spec, spec])
+
+
+async def test_scenario_switch_over_the_control_socket(short_dir: Path) -> None:
+    from hwsim.patient import Patient
+    from hwsim.scenario import builtin_scenario
+
+    patient = Patient(builtin_scenario("stable-copd"), seed=2)
+    socket_path = short_dir / "control.sock"
+    async with SimRoom(specs_in(short_dir), patient=patient, control_socket=socket_path):
+        before = patient.vitals(0.0)
+        reply = await send_command(
+            socket_path, {"command": "scenario", "name": "copd-exacerbation"}
+        )
+        assert reply["ok"] and reply["scenario"] == "copd-exacerbation" and reply["at_s"] >= 0
+        # the exacerbation's ramp (SpO2 down, HR up) now runs from the switch on
+        late = patient.vitals(reply["at_s"] + 300.0)
+        assert late.spo2_pct < before.spo2_pct and late.hr_bpm > before.hr_bpm
+        bad = await send_command(socket_path, {"command": "scenario", "name": "nope"})
+        assert not bad["ok"] and "no built-in scenario 'nope'" in bad["error"]
+        both = await send_command(socket_path, {"command": "scenario"})
+        assert both["error"] == "scenario needs one of 'name' (built-in) or 'path' (a TOML file)"
+    # a room without a scenario patient says so
+    async with SimRoom(specs_in(short_dir), control_socket=socket_path):
+        reply = await send_command(socket_path, {"command": "scenario", "name": "stable-copd"})
+        assert reply["error"] == "this room has no scenario-driven patient to switch"

@@ -121,6 +121,18 @@ def test_every_device_streams_at_full_rate_without_unexplained_gaps(gw: GatewayP
         assert flagged == 0, f"{device_id}: {flagged} gaps in a clean run"
         # full rate: within 3 % (packet boundaries at both ends of the window)
         assert abs(rate - fs_hz) / fs_hz < 0.03, (device_id, rate)
+    # format #8 sends numbers only, once a second: ~60 SpO2 values in the window
+    db = sqlite3.connect(f"file:{gw.db_path}?mode=ro", uri=True)
+    try:
+        (n8,) = db.execute(
+            "SELECT count(*) FROM measurement WHERE device_id = 'ox-nonin8' AND quantity = 'spo2'"
+            " AND received_wall_s >= ?",
+            (time.time() - elapsed,),
+        ).fetchone()
+    finally:
+        db.close()
+    print(f"ox-nonin8: {n8} SpO2 values in {elapsed:.1f} s")
+    assert abs(n8 - elapsed) <= 2, n8
     for device_id in DEVICES:
         status = gw.device(device_id)
         assert status["connected"] and status["frames_dropped"] == 0, status
