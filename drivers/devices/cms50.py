@@ -28,7 +28,7 @@ from drivers.codecs.cms50 import (
     Cms50Sample,
     Protocol,
 )
-from drivers.devices.base import LinkCounters
+from drivers.devices.base import DropLog, LinkCounters
 from drivers.errors import UriError
 from drivers.model import (
     DeviceEvent,
@@ -73,6 +73,7 @@ class Cms50Oximeter:
         self.parity = uri.params.get("parity", "odd" if legacy else "none")
         self.protocol: Protocol | None = self.forced_protocol
         self.commands_sent = 0
+        self._drops = DropLog(device_id)
         self._sample_index = 0
         self._since_numeric = 0  # samples since the last SpO2 / pulse event
         self._second_quality = QualityFlag.NONE
@@ -100,11 +101,8 @@ class Cms50Oximeter:
                     self.counters.last_rx_monotonic_s = now
                     samples = decoder.feed(data)
                     self.protocol = decoder.protocol
-                    counts = (decoder.frames_ok, decoder.frames_dropped, decoder.bytes_dropped)
-                    self.counters.frames_ok += counts[0] - seen[0]
-                    self.counters.frames_dropped += counts[1] - seen[1]
-                    self.counters.bytes_dropped += counts[2] - seen[2]
-                    seen = counts
+                    seen = self.counters.follow(decoder, seen)
+                    self._drops.update(self.counters)
                     if samples:
                         last_live = now
                         for event in self._events(samples, ReceiveTime.now()):

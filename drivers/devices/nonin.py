@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from drivers.codecs.nonin2 import Nonin2Decoder, Nonin2Packet
-from drivers.devices.base import LinkCounters
+from drivers.devices.base import DropLog, LinkCounters
 from drivers.model import (
     DeviceEvent,
     DeviceInfo,
@@ -25,7 +25,6 @@ from drivers.transports.uri import DeviceUri
 
 logger = logging.getLogger(__name__)
 
-DROP_LOG_INTERVAL_S = 1.0
 PLETH_FS_HZ = 75.0  # format #2: one pleth sample per frame, 75 frames/s
 
 
@@ -41,8 +40,7 @@ class NoninOximeter:
         self.counters = LinkCounters()
         self.info = DeviceInfo(manufacturer="Nonin Medical")
         self._sample_index = 0  # pleth samples since the gateway started this device
-        self._reported_drops = 0
-        self._drop_logged_s = -math.inf
+        self._drops = DropLog(device_id)
 
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield events per packet (every 1/3 s) until the port vanishes."""
@@ -53,30 +51,12 @@ class NoninOximeter:
                 data = await port.read()
                 self.counters.last_rx_monotonic_s = time.monotonic()
                 packets = decoder.feed(data)
-                now = (decoder.frames_ok, decoder.frames_dropped, decoder.bytes_dropped)
-                self.counters.frames_ok += now[0] - seen[0]
-                self.counters.frames_dropped += now[1] - seen[1]
-                self.counters.bytes_dropped += now[2] - seen[2]
-                seen = now
-                self._log_drops()
+                seen = self.counters.follow(decoder, seen)
+                self._drops.update(self.counters)
                 received = ReceiveTime.now()
                 for packet in packets:
                     for event in self._events(packet, received):
                         yield event
-
-    def _log_drops(self) -> None:
-        # Once per burst, not once per byte: at most one line per DROP_LOG_INTERVAL_S.
-        dropped = self.counters.bytes_dropped
-        now = time.monotonic()
-        if dropped != self._reported_drops and now - self._drop_logged_s >= DROP_LOG_INTERVAL_S:
-            logger.warning(
-                "%s: %d bytes of garbage or broken frames skipped (total %d)",
-                self.device_id,
-                dropped - self._reported_drops,
-                dropped,
-            )
-            self._reported_drops = dropped
-            self._drop_logged_s = now
 
     def _events(self, packet: Nonin2Packet, received: ReceiveTime) -> list[DeviceEvent]:
         quality = packet.quality()

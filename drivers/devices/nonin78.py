@@ -16,7 +16,7 @@ import numpy as np
 
 from drivers.codecs.nonin7 import FRAMES_PER_S, Nonin7Decoder, Nonin7Packet
 from drivers.codecs.nonin8 import Nonin8Decoder, Nonin8Record
-from drivers.devices.base import LinkCounters
+from drivers.devices.base import DropLog, LinkCounters
 from drivers.model import (
     DeviceEvent,
     DeviceInfo,
@@ -31,30 +31,8 @@ from drivers.transports.uri import DeviceUri
 
 logger = logging.getLogger(__name__)
 
-DROP_LOG_INTERVAL_S = 1.0
 PLETH_FS_HZ = float(FRAMES_PER_S)  # format #7: one 16-bit pleth sample per frame
 MANUFACTURER = "Nonin Medical"
-
-
-class _DropLog:
-    """Once per burst, not once per byte: at most one warning per DROP_LOG_INTERVAL_S."""
-
-    def __init__(self, device_id: str) -> None:
-        self.device_id = device_id
-        self.reported = 0
-        self.logged_s = -math.inf
-
-    def update(self, dropped: int) -> None:
-        now = time.monotonic()
-        if dropped != self.reported and now - self.logged_s >= DROP_LOG_INTERVAL_S:
-            logger.warning(
-                "%s: %d bytes of garbage or broken frames skipped (total %d)",
-                self.device_id,
-                dropped - self.reported,
-                dropped,
-            )
-            self.reported = dropped
-            self.logged_s = now
 
 
 def _numeric(
@@ -78,7 +56,7 @@ class Nonin7Oximeter:
         self.counters = LinkCounters()
         self.info = DeviceInfo(manufacturer=MANUFACTURER)
         self._sample_index = 0  # pleth samples since the gateway started this device
-        self._drops = _DropLog(device_id)
+        self._drops = DropLog(device_id)
 
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield events per packet (every 1/3 s) until the port vanishes."""
@@ -89,12 +67,8 @@ class Nonin7Oximeter:
                 data = await port.read()
                 self.counters.last_rx_monotonic_s = time.monotonic()
                 packets = decoder.feed(data)
-                now = (decoder.frames_ok, decoder.frames_dropped, decoder.bytes_dropped)
-                self.counters.frames_ok += now[0] - seen[0]
-                self.counters.frames_dropped += now[1] - seen[1]
-                self.counters.bytes_dropped += now[2] - seen[2]
-                seen = now
-                self._drops.update(self.counters.bytes_dropped)
+                seen = self.counters.follow(decoder, seen)
+                self._drops.update(self.counters)
                 received = ReceiveTime.now()
                 for packet in packets:
                     for event in self._events(packet, received):
@@ -148,7 +122,7 @@ class Nonin8Oximeter:
         self.uri = uri
         self.counters = LinkCounters()
         self.info = DeviceInfo(manufacturer=MANUFACTURER)
-        self._drops = _DropLog(device_id)
+        self._drops = DropLog(device_id)
 
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield SpO2 and pulse rate per record until the port vanishes."""
@@ -159,12 +133,8 @@ class Nonin8Oximeter:
                 data = await port.read()
                 self.counters.last_rx_monotonic_s = time.monotonic()
                 records = decoder.feed(data)
-                now = (decoder.frames_ok, decoder.frames_dropped, decoder.bytes_dropped)
-                self.counters.frames_ok += now[0] - seen[0]
-                self.counters.frames_dropped += now[1] - seen[1]
-                self.counters.bytes_dropped += now[2] - seen[2]
-                seen = now
-                self._drops.update(self.counters.bytes_dropped)
+                seen = self.counters.follow(decoder, seen)
+                self._drops.update(self.counters)
                 received = ReceiveTime.now()
                 for record in records:
                     for event in self._events(record, received):

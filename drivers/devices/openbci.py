@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Final
@@ -30,7 +29,7 @@ from drivers.codecs.openbci import (
     CytonSamples,
     channel_settings,
 )
-from drivers.devices.base import LinkCounters
+from drivers.devices.base import DropLog, LinkCounters
 from drivers.errors import DriverError, UriError
 from drivers.model import DeviceEvent, DeviceInfo, QualityFlag, Quantity, ReceiveTime, SampleBlock
 from drivers.transports.serial import SerialTransport
@@ -39,7 +38,6 @@ from drivers.transports.uri import DeviceUri
 logger = logging.getLogger(__name__)
 
 BLOCK_SAMPLES: Final = 25  # 100 ms at 250 Hz
-DROP_LOG_INTERVAL_S: Final = 1.0
 DEFAULT_CHANNELS: Final = tuple(f"ch{i}" for i in range(1, N_CHANNELS + 1))
 
 
@@ -80,8 +78,7 @@ class OpenbciCyton:
         self._pend_sat: list[NDArray[np.bool_]] = []
         self._pend_n = 0
         self._pend_gap = False
-        self._reported_drops = 0
-        self._drop_logged_s = -math.inf
+        self._drops = DropLog(device_id)
 
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port, send start ('b'), yield 25-sample ECG blocks; send stop on exit."""
@@ -103,12 +100,8 @@ class OpenbciCyton:
                     data = await port.read()
                     self.counters.last_rx_monotonic_s = time.monotonic()
                     samples = decoder.feed(data)
-                    now = (decoder.frames_ok, decoder.frames_dropped, decoder.bytes_dropped)
-                    self.counters.frames_ok += now[0] - seen[0]
-                    self.counters.frames_dropped += now[1] - seen[1]
-                    self.counters.bytes_dropped += now[2] - seen[2]
-                    seen = now
-                    self._log_drops()
+                    seen = self.counters.follow(decoder, seen)
+                    self._drops.update(self.counters)
                     for block in self._blocks(samples, ReceiveTime.now()):
                         yield block
             except DriverError:
@@ -173,17 +166,3 @@ class OpenbciCyton:
         self._pend_uv = [all_uv[n:]] if self._pend_n else []
         self._pend_sat = [all_sat[n:]] if self._pend_n else []
         return block
-
-    def _log_drops(self) -> None:
-        # Once per burst, not once per byte: at most one line per DROP_LOG_INTERVAL_S.
-        dropped = self.counters.bytes_dropped + self.counters.frames_dropped
-        now = time.monotonic()
-        if dropped != self._reported_drops and now - self._drop_logged_s >= DROP_LOG_INTERVAL_S:
-            logger.warning(
-                "%s: %d bytes skipped and %d samples lost so far",
-                self.device_id,
-                self.counters.bytes_dropped,
-                self.counters.frames_dropped,
-            )
-            self._reported_drops = dropped
-            self._drop_logged_s = now

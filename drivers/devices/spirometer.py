@@ -19,7 +19,7 @@ from typing import Final
 import numpy as np
 
 from drivers.codecs.spiro import BAUD, FS_HZ, SpiroDecoder, SpiroFrame, SpiroStatus
-from drivers.devices.base import LinkCounters
+from drivers.devices.base import DropLog, LinkCounters
 from drivers.errors import UriError
 from drivers.model import DeviceEvent, DeviceInfo, QualityFlag, Quantity, ReceiveTime, SampleBlock
 from drivers.transports.serial import SerialTransport
@@ -27,7 +27,6 @@ from drivers.transports.uri import DeviceUri
 
 logger = logging.getLogger(__name__)
 
-DROP_LOG_INTERVAL_S: Final = 1.0
 MAX_BYPASS: Final = 20.0
 
 
@@ -73,8 +72,7 @@ class Spirometer:
         self.bypass_ratio = bypass_ratio(uri)
         self._index = 0  # samples since the gateway started this device
         self._streams = 0
-        self._reported_drops = 0
-        self._drop_logged_s = -math.inf
+        self._drops = DropLog(device_id)
 
     async def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open the port and yield one flow block per frame until the port vanishes."""
@@ -89,12 +87,8 @@ class Spirometer:
                 data = await port.read()
                 self.counters.last_rx_monotonic_s = time.monotonic()
                 frames = decoder.feed(data)
-                now = (decoder.frames_ok, decoder.frames_dropped, decoder.bytes_dropped)
-                self.counters.frames_ok += now[0] - seen[0]
-                self.counters.frames_dropped += now[1] - seen[1]
-                self.counters.bytes_dropped += now[2] - seen[2]
-                seen = now
-                self._log_drops()
+                seen = self.counters.follow(decoder, seen)
+                self._drops.update(self.counters)
                 received = ReceiveTime.now()
                 for frame in frames:
                     quality = frame_quality(frame)
@@ -116,16 +110,3 @@ class Spirometer:
                         quality,
                     )
                     self._index += frame.n_samples
-
-    def _log_drops(self) -> None:
-        dropped = self.counters.bytes_dropped + self.counters.frames_dropped
-        now = time.monotonic()
-        if dropped != self._reported_drops and now - self._drop_logged_s >= DROP_LOG_INTERVAL_S:
-            logger.warning(
-                "%s: %d bytes skipped and %d frames lost so far",
-                self.device_id,
-                self.counters.bytes_dropped,
-                self.counters.frames_dropped,
-            )
-            self._reported_drops = dropped
-            self._drop_logged_s = now
