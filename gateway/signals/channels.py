@@ -2,7 +2,11 @@
 
 Adapters between :class:`gateway.signals.engine.SignalEngine` and the domain analyzers:
 
-* ECG (µV, any lead) -> :class:`EcgAnalyzer` (mV): heart rate, rhythm irregularity, quality;
+* ECG (µV) -> on the device's primary leads (:func:`primary_leads`: II and one of V5/V2/V1, else
+  the first two channels) :class:`EcgAnalyzer` (mV): heart rate, rhythm irregularity, quality;
+  on every other lead :class:`EcgLeadCheck`, a cheap per-lead check (flat / lead off, rail
+  saturation, not finite), as a bedside monitor counts beats on one or two leads and only watches
+  the others for lead-off;
 * pleth -> :class:`PpgAnalyzer`: pulse rate cross-checked with the device's, perfusion, quality;
 * airway flow (L/s) -> :class:`FlowChannel`: cuts forced expirations out of the stream and
   judges each per ATS/ERS 2019 (FEV1, FVC, ratio, PEF, FEF25–75) with the session's grades;
@@ -12,16 +16,31 @@ Adapters between :class:`gateway.signals.engine.SignalEngine` and the domain ana
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from drivers.model import Measurement, Quantity
-from gateway.signals.ecg import EcgAnalyzer, EcgResult
-from gateway.signals.engine import ChannelFactory, DerivedValue, DeviceState, SpotRefiner
+from gateway.signals.ecg import (
+    FLAT_STD_MV,
+    RAIL_FRACTION_BAD,
+    RAIL_FRACTION_INVALID,
+    RAIL_MIN_RUN_S,
+    EcgAnalyzer,
+    EcgReason,
+    EcgResult,
+)
+from gateway.signals.ecg_quality import rail_fraction
+from gateway.signals.engine import (
+    ChannelFactory,
+    DerivedValue,
+    DeviceState,
+    SpotRefiner,
+    WaveChannel,
+)
 from gateway.signals.ppg import PpgAnalyzer, PpgReason, PpgResult, spo2_verdict
 from gateway.signals.ring import RingBuffer
 from gateway.signals.spiro import grade
@@ -31,18 +50,56 @@ from gateway.signals.verdict import Assessed, Verdict
 UV_PER_MV = 1000.0
 PLETH_STALE_S = 5.0  # a pleth result older than this no longer speaks for the SpO2
 
+# --- ECG -------------------------------------------------------------------------------
+PRIMARY_LIMB_LEAD = "II"  # the usual monitoring lead: tallest R in most patients
+PRIMARY_CHEST_LEADS = ("V5", "V2", "V1")  # in order of preference (V5: ischaemia monitoring)
+N_PRIMARY = 2
+ECG_QUALITY_EVERY = 10  # primary leads: quality indices every 10th assessment (10 s at 1 s;
+# as the 0.25-s cadence with quality_every=40); a lead check on every assessment meanwhile
+LEAD_CHECK_WINDOW_S = 4.0  # the other leads: flat/rail/NaN over the last 4 s
+LEAD_CHECK_MIN_S = 2.0  # no verdict on less
+
+
+def primary_leads(channels: Sequence[str]) -> tuple[str, ...]:
+    """The leads that get QRS detection, heart rate and rhythm: II and the first of V5, V2, V1
+    present; made up to two with the device's first channels (so "ch1".."ch8" -> ch1, ch2)."""
+    chosen = [PRIMARY_LIMB_LEAD] if PRIMARY_LIMB_LEAD in channels else []
+    chosen += [lead for lead in PRIMARY_CHEST_LEADS if lead in channels][:1]
+    for name in channels:
+        if len(chosen) >= N_PRIMARY:
+            break
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
 
 class EcgChannel:
-    """One ECG lead."""
+    """One primary ECG lead: heart rate, rhythm irregularity and the full quality indices.
+
+    The full quality indices are recomputed every ``quality_every`` assessments (10 s at the
+    engine's 1-s ECG cadence); a lead check (:class:`EcgLeadCheck`: std over the last 4 s) runs
+    on every assessment, so a lead coming off makes heart rate, rhythm and quality INVALID
+    (lead_off_or_flat) within seconds, not at the next quality run. (The engine staggers a
+    device's channels within the block, so two primary leads assess in different calls.)
+    """
 
     window_s = 10.0
 
-    def __init__(self, fs_hz: float, name: str) -> None:
+    def __init__(
+        self,
+        fs_hz: float,
+        name: str,
+        channels: tuple[str, ...] = (),
+        *,
+        quality_every: int = ECG_QUALITY_EVERY,
+    ) -> None:
         self.name = name
-        self.analyzer = EcgAnalyzer(fs_hz, self.window_s)
+        self.analyzer = EcgAnalyzer(fs_hz, self.window_s, quality_every=quality_every)
+        self.check = EcgLeadCheck(fs_hz, name)
 
     def feed(self, block: NDArray[np.float64], *, gap_before: bool) -> None:
         self.analyzer.feed(block / UV_PER_MV, gap_before=gap_before)
+        self.check.feed(block, gap_before=gap_before)
 
     def assess(self, device: DeviceState) -> list[DerivedValue]:
         result: EcgResult = self.analyzer.assess()
@@ -53,7 +110,7 @@ class EcgChannel:
             q.verdict if not math.isnan(q.bsqi) else Verdict.INVALID,
             q.reasons,
         )
-        detail = {
+        detail: dict[str, float | str | bool | None] = {
             "bsqi": q.bsqi,
             "ksqi": q.ksqi,
             "psqi": q.psqi,
@@ -61,11 +118,140 @@ class EcgChannel:
             "rail_fraction": q.rail_fraction,
             "irregular": result.irregular,
         }
+        hr, rhythm = result.heart_rate_bpm, result.irregularity_nrmssd
+        if self.check.flat():
+            off = Assessed(math.nan, Verdict.INVALID, (EcgReason.LEAD_OFF_OR_FLAT,))
+            hr = rhythm = quality = off
+            detail["irregular"] = False
         return [
-            DerivedValue("heart_rate", "/min", result.heart_rate_bpm),
-            DerivedValue("rhythm_irregularity", "1", result.irregularity_nrmssd),
+            DerivedValue("heart_rate", "/min", hr),
+            DerivedValue("rhythm_irregularity", "1", rhythm),
             DerivedValue("signal_quality", "1", quality, detail),
         ]
+
+
+class EcgLeadCheck:
+    """A non-primary ECG lead: is it connected and in range? (No beats counted on it.)
+
+    Over the last LEAD_CHECK_WINDOW_S: any NaN/inf -> INVALID not_finite; std below
+    FLAT_STD_MV -> INVALID lead_off_or_flat; samples stuck at the extreme for ≥ RAIL_MIN_RUN_S
+    above RAIL_FRACTION_BAD -> QUESTIONABLE (INVALID above RAIL_FRACTION_INVALID)
+    rail_saturation — the thresholds of :mod:`gateway.signals.ecg`. The value is the fraction of
+    the window not stuck at a rail (NaN when INVALID). Samples stay in µV (the checks are
+    scale-free but for the std) in a linear buffer of twice the window, compacted when full, so
+    the window is a view and a feed one slice copy: this runs for six leads every second.
+    """
+
+    window_s = LEAD_CHECK_WINDOW_S
+
+    def __init__(self, fs_hz: float, name: str, channels: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.fs_hz = fs_hz
+        self._n_win = max(1, round(fs_hz * self.window_s))
+        self._buf = np.zeros(2 * self._n_win)
+        self._end = 0  # write position in _buf
+        self._held = 0  # samples of the current segment in the window (≤ _n_win)
+        self._total = 0  # samples fed since the start
+        self._min = round(fs_hz * LEAD_CHECK_MIN_S)
+        self._min_run = max(2, round(RAIL_MIN_RUN_S * fs_hz))  # as ecg_quality.rail_fraction
+        self._last_bad = -1  # _total after the newest block with a non-finite sample
+
+    def feed(self, block: NDArray[np.float64], *, gap_before: bool) -> None:
+        """Add samples (µV); after a gap the window starts afresh."""
+        if gap_before:
+            self._held = 0
+        x = block[-self._n_win :]
+        n = x.shape[0]
+        self._total += block.shape[0]
+        if not math.isfinite(float(np.add.reduce(x))):
+            self._last_bad = self._total
+        if self._end + n > self._buf.size:
+            keep = min(self._held, self._n_win - n)
+            self._buf[:keep] = self._buf[self._end - keep : self._end]
+            self._end = keep
+        self._buf[self._end : self._end + n] = x
+        self._end += n
+        self._held = min(self._held + n, self._n_win)
+
+    def _window(self) -> NDArray[np.float64] | None:
+        """The window (a view), or None when too short or not all finite."""
+        held = self._held
+        if held < self._min or self._last_bad > self._total - held:
+            return None
+        return self._buf[self._end - held : self._end]
+
+    @staticmethod
+    def _std_mv(x_uv: NDArray[np.float64]) -> float:
+        d = x_uv - float(np.add.reduce(x_uv)) / x_uv.size
+        return math.sqrt(float(np.dot(d, d)) / x_uv.size) / UV_PER_MV  # np.std, less overhead
+
+    def flat(self) -> bool:
+        """The last window (≥ LEAD_CHECK_MIN_S, all finite) is a flat line: lead off."""
+        x = self._window()
+        return x is not None and self._std_mv(x) < FLAT_STD_MV
+
+    def assess(self, device: DeviceState) -> list[DerivedValue]:
+        nan = math.nan
+        detail: dict[str, float | str | bool | None] = {
+            "lead_check": True,
+            "std_mv": nan,
+            "rail_fraction": nan,
+        }
+        x = self._window()
+        if x is None:
+            reason = EcgReason.TOO_SHORT if self._held < self._min else EcgReason.NOT_FINITE
+            quality = Assessed(nan, Verdict.INVALID, (reason,))
+        else:
+            std_mv = self._std_mv(x)
+            rail = 0.0
+            if (
+                int(np.count_nonzero(x == x.max())) >= self._min_run
+                or int(np.count_nonzero(x == x.min())) >= self._min_run
+            ):  # only then can a run at an extreme be long enough
+                rail = rail_fraction(x, self.fs_hz, RAIL_MIN_RUN_S)
+            detail["std_mv"], detail["rail_fraction"] = std_mv, rail
+            quality = _lead_verdict(std_mv, rail)
+        return [DerivedValue("signal_quality", "1", quality, detail)]
+
+
+def _lead_verdict(std_mv: float, rail: float) -> Assessed:
+    reasons: list[EcgReason] = []
+    verdict = Verdict.VALID
+    if std_mv < FLAT_STD_MV:
+        reasons.append(EcgReason.LEAD_OFF_OR_FLAT)
+        verdict = Verdict.INVALID
+    if rail > RAIL_FRACTION_BAD:
+        reasons.append(EcgReason.RAIL_SATURATION)
+        verdict = verdict.worst(
+            Verdict.INVALID if rail > RAIL_FRACTION_INVALID else Verdict.QUESTIONABLE
+        )
+    value = math.nan if verdict is Verdict.INVALID else 1.0 - rail
+    return Assessed(value, verdict, tuple(reasons))
+
+
+@dataclass(frozen=True, slots=True)
+class EcgFactory:
+    """The engine's ECG factory: full analysis on the primary leads, a lead check elsewhere.
+
+    ``primary``: lead names to analyse in full when the device has them (None: the default
+    :func:`primary_leads` choice); a device with none of them falls back to the default.
+    """
+
+    primary: tuple[str, ...] | None = None
+    quality_every: int = ECG_QUALITY_EVERY
+
+    def leads(self, channels: tuple[str, ...]) -> tuple[str, ...]:
+        """The primary leads among a device's channels."""
+        if self.primary is not None:
+            chosen = tuple(name for name in self.primary if name in channels)
+            if chosen:
+                return chosen
+        return primary_leads(channels)
+
+    def __call__(self, fs_hz: float, name: str, channels: tuple[str, ...]) -> WaveChannel:
+        if name in self.leads(channels or (name,)):
+            return EcgChannel(fs_hz, name, channels, quality_every=self.quality_every)
+        return EcgLeadCheck(fs_hz, name, channels)
 
 
 class PlethChannel:
@@ -73,7 +259,7 @@ class PlethChannel:
 
     window_s = 10.0
 
-    def __init__(self, fs_hz: float, name: str) -> None:
+    def __init__(self, fs_hz: float, name: str, channels: tuple[str, ...] = ()) -> None:
         self.name = name
         self.analyzer = PpgAnalyzer(fs_hz, self.window_s, has_dc=False)
 
@@ -87,7 +273,8 @@ class PlethChannel:
             device_quality=pr.quality if pr is not None else 0,
         )
         device.results["pleth"] = result
-        device.results["pleth_received_s"] = time.monotonic()
+        # The gateway's receive clock of the newest pleth block (as a Measurement's received).
+        device.results["pleth_received_s"] = device.received_mono_s.get("pleth", math.nan)
         quality = Assessed(
             result.sqi if result.verdict is not Verdict.INVALID else math.nan,
             Verdict.INVALID if math.isnan(result.sqi) else result.verdict,
@@ -112,6 +299,7 @@ def _fresh_pleth(device: DeviceState, m: Measurement) -> PpgResult | None:
     if not isinstance(result, PpgResult):
         return None
     if isinstance(pleth_at, float) and m.received.monotonic_s - pleth_at > PLETH_STALE_S:
+        # (NaN: the receive time is unknown, which the comparison treats as fresh)
         return None
     return result
 
@@ -155,7 +343,7 @@ class FlowChannel:
 
     window_s = PRE_BLOW_S + BLOW_MAX_S
 
-    def __init__(self, fs_hz: float, name: str) -> None:
+    def __init__(self, fs_hz: float, name: str, channels: tuple[str, ...] = ()) -> None:
         self.name = name
         self.fs_hz = fs_hz
         self.ring = RingBuffer(round(fs_hz * (self.window_s + 1.0)))
@@ -169,7 +357,9 @@ class FlowChannel:
         if gap_before:
             self.start_total = None  # a blow with a hole in it cannot be judged
             self.ring.clear()
-        flow = np.nan_to_num(np.asarray(block, dtype=np.float64), nan=0.0)
+        flow = np.asarray(block, dtype=np.float64)
+        if not math.isfinite(float(np.add.reduce(flow))):  # rare: NaN/inf somewhere
+            flow = np.nan_to_num(flow, nan=0.0)
         first_total = self.ring.total
         self.ring.extend(flow)
         if self.start_total is None and not (flow > BLOW_START_LPS).any():
@@ -247,7 +437,7 @@ def _judged(value: float, verdict: Verdict, m: Manoeuvre) -> Assessed:
 def default_factories() -> Mapping[Quantity, ChannelFactory]:
     """The analyzers the room runs."""
     return {
-        Quantity.ECG: EcgChannel,
+        Quantity.ECG: EcgFactory(),
         Quantity.PLETH: PlethChannel,
         Quantity.AIRWAY_FLOW: FlowChannel,
     }

@@ -4,16 +4,20 @@ Pure and synchronous (no asyncio, no I/O): the pipeline calls :meth:`SignalEngin
 each batch of stored events, and ``helserom analyze`` feeds recordings through the same analyzers.
 
 * Waveforms (``SampleBlock``) go to one analyzer per (device, quantity, channel) — ECG lead, pleth,
-  airway flow. Each analyzer keeps its own bounded ring of recent signal. Whenever a channel has
-  received ``block_s`` seconds of new samples it is assessed, so processing happens in fixed blocks
-  of signal time whatever the device's packet size, and the same recording gives the same verdicts
-  in the CLI and in the room.
+  airway flow. Each analyzer keeps its own bounded ring of recent signal. A channel's packets are
+  buffered (coalesced) until it has ``block_s`` seconds of new samples — a cadence per quantity
+  (ECG 1 s: monitors refresh the heart rate about once a second; pleth 0.5 s; flow 0.25 s) — then
+  fed to its analyzer in one piece and assessed, so processing happens in fixed blocks of signal
+  time whatever the device's packet size, and the same recording gives the same verdicts in the
+  CLI and in the room. The channels of one device are staggered (channel k of n starts k/n of a
+  block early), so a multi-lead packet does not assess every lead in the same call.
 * Spot values (``Measurement``) are judged at once from the device's status bits and plausibility
   (:mod:`gateway.signals.spot`), blood-pressure readings as a whole (:mod:`gateway.clinical.bp`),
   and refined by what the device's own waveform says (SpO2 against its pleth).
 
-Latency is measured from the moment the gateway received a block (its ``received.monotonic_s``)
-to the moment its verdict is computed; compute time per batch is measured separately.
+Latency is measured from the moment the gateway received the newest block of an assessment (its
+``received.monotonic_s``) to the moment its verdict is computed; compute time per batch is measured
+separately. The oldest sample of an assessment has waited up to ``block_s`` longer.
 """
 
 from __future__ import annotations
@@ -29,11 +33,15 @@ from numpy.typing import NDArray
 
 from drivers.model import DeviceEvent, Measurement, QualityFlag, Quantity, SampleBlock
 from gateway.clinical.bp import assess_bp
-from gateway.signals.ring import RingBuffer
 from gateway.signals.spot import assess_spot
 from gateway.signals.verdict import Assessed
 
-DEFAULT_BLOCK_S = 0.25
+DEFAULT_BLOCK_S = 0.25  # quantities without an entry in DEFAULT_BLOCK_S_BY_QUANTITY
+DEFAULT_BLOCK_S_BY_QUANTITY: Mapping[Quantity, float] = {
+    Quantity.ECG: 1.0,  # bedside monitors refresh the heart rate about once a second
+    Quantity.PLETH: 0.5,
+    Quantity.AIRWAY_FLOW: 0.25,  # the end of a blow is found sample by sample anyway
+}
 STATS_WINDOW = 4096  # latency / compute samples kept for percentiles
 
 
@@ -66,6 +74,9 @@ class DeviceState:
 
     spot: dict[Quantity, Measurement] = field(default_factory=dict)
     results: dict[str, object] = field(default_factory=dict)  # analyzer-specific, by source key
+    # received.monotonic_s of the newest block fed, by source key ("pleth"), set by the engine
+    # before an assessment: the gateway's clock, comparable with a Measurement's receive time.
+    received_mono_s: dict[str, float] = field(default_factory=dict)
 
 
 class WaveChannel(Protocol):
@@ -82,28 +93,32 @@ class WaveChannel(Protocol):
         ...
 
 
-ChannelFactory = Callable[[float, str], WaveChannel]
-"""(fs_hz, channel name) -> analyzer. Receives samples in the quantity's unit."""
+ChannelFactory = Callable[[float, str, tuple[str, ...]], WaveChannel]
+"""(fs_hz, channel name, all channel names of the device's block) -> analyzer.
+
+The analyzer receives samples in the quantity's unit; the sibling names let a factory choose
+(e.g. the primary ECG leads get the full analysis, the others a cheap lead check)."""
 
 SpotRefiner = Callable[[Measurement, Assessed, DeviceState], Assessed]
 """(measurement, verdict from flags/plausibility, device state) -> refined verdict."""
 
 
 class _Percentiles:
-    """The last STATS_WINDOW samples of a duration, for p50/p99."""
+    """The last STATS_WINDOW samples of a duration, for p50/p99 (a preallocated ring)."""
 
     def __init__(self) -> None:
-        self._ring = RingBuffer(STATS_WINDOW)
+        self._values = np.zeros(STATS_WINDOW)
         self.count = 0
 
     def add(self, seconds: float) -> None:
-        self._ring.extend(np.array([seconds]))
+        self._values[self.count % STATS_WINDOW] = seconds
         self.count += 1
 
     def percentile_ms(self, q: float) -> float:
-        if not len(self._ring):
+        held = min(self.count, STATS_WINDOW)
+        if not held:
             return math.nan
-        return float(np.percentile(self._ring.latest()[:, 0], q)) * 1000.0
+        return float(np.percentile(self._values[:held], q)) * 1000.0
 
 
 @dataclass(slots=True)
@@ -150,10 +165,21 @@ class _Channel:
     name: str
     fs_hz: float
     samples_per_block: int
-    pending: int = 0  # samples fed since the last assessment
+    pending: int = 0  # samples buffered since the last assessment (plus the stagger offset)
+    buffered: list[NDArray[np.float64]] = field(default_factory=list)  # not yet fed
+    gap_before: bool = False  # samples were lost just before buffered[0]
     last_index: int = -1  # first_index + n of the last block, to spot gaps
     received_wall_s: float = math.nan
     received_mono_s: float = math.nan
+
+    def flush(self) -> None:
+        """Feed what is buffered to the analyzer in one piece."""
+        if not self.buffered:
+            return
+        parts, self.buffered = self.buffered, []
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        self.analyzer.feed(block, gap_before=self.gap_before)
+        self.gap_before = False
 
 
 _BP_PARTS = (Quantity.BP_SYSTOLIC, Quantity.BP_DIASTOLIC, Quantity.BP_MEAN)
@@ -167,18 +193,28 @@ class SignalEngine:
         factories: Mapping[Quantity, ChannelFactory],
         *,
         refiners: Mapping[Quantity, SpotRefiner] | None = None,
-        block_s: float = DEFAULT_BLOCK_S,
+        block_s: float | Mapping[Quantity, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not block_s > 0:
-            raise ValueError(f"block_s must be > 0, got {block_s}")
+        """``block_s``: assessment cadence in signal seconds, one for every quantity or per
+        quantity (missing quantities: DEFAULT_BLOCK_S); None: DEFAULT_BLOCK_S_BY_QUANTITY."""
+        if block_s is None:
+            block_s = DEFAULT_BLOCK_S_BY_QUANTITY
+        cadence = (
+            dict(block_s) if isinstance(block_s, Mapping) else dict.fromkeys(Quantity, block_s)
+        )
+        for value in cadence.values():
+            if not value > 0:
+                raise ValueError(f"block_s must be > 0, got {value}")
         self.factories = dict(factories)
         self.refiners = dict(refiners or {})
-        self.block_s = block_s
+        self.block_s: dict[Quantity, float] = cadence
         self.clock = clock
         self.stats = EngineStats()
         self.devices: dict[str, DeviceState] = {}
         self._channels: dict[tuple[str, Quantity, str], _Channel] = {}
+        # (device, id(quantity)) -> (channel names, fs_hz, their _Channel in column order)
+        self._layouts: dict[tuple[str, int], tuple[tuple[str, ...], float, list[_Channel]]] = {}
 
     def device(self, device_id: str) -> DeviceState:
         """The state of one device (created on first use)."""
@@ -201,45 +237,72 @@ class SignalEngine:
 
     # --- waveforms ---------------------------------------------------------------------
     def _feed(self, block: SampleBlock) -> list[Derived]:
-        factory = self.factories.get(block.quantity)
-        if factory is None:
-            return []
+        # Keyed by the member's id: an enum's __hash__ is a Python call, and this runs per packet.
+        layout_key = (block.device_id, id(block.quantity))
+        layout = self._layouts.get(layout_key)
+        if layout is None or layout[0] != block.channels or layout[1] != block.fs_hz:
+            factory = self.factories.get(block.quantity)
+            if factory is None:
+                return []
+            channels = [
+                self._channel(block, name, column, factory)
+                for column, name in enumerate(block.channels)
+            ]
+            layout = self._layouts[layout_key] = (
+                block.channels,
+                block.fs_hz,
+                channels,
+            )
         self.stats.blocks_in += 1
         out: list[Derived] = []
-        for column, name in enumerate(block.channels):
-            channel = self._channel(block, name, factory)
-            gap = QualityFlag.GAP_BEFORE in block.quality or (
-                channel.last_index >= 0 and block.first_index != channel.last_index
-            )
-            channel.analyzer.feed(block.values[:, column], gap_before=gap)
-            channel.last_index = block.first_index + block.n_samples
-            channel.pending += block.n_samples
-            channel.received_wall_s = block.received.wall_s
-            channel.received_mono_s = block.received.monotonic_s
+        quality = block.quality
+        flagged = quality is not QualityFlag.NONE and QualityFlag.GAP_BEFORE in quality
+        first, n = block.first_index, block.n_samples
+        wall_s, mono_s, values = block.received.wall_s, block.received.monotonic_s, block.values
+        for column, channel in enumerate(layout[2]):
+            if flagged or (channel.last_index >= 0 and first != channel.last_index):
+                # What came before the gap goes in first, then the gap, then the new samples.
+                channel.flush()
+                channel.gap_before = True
+            # A view, not a copy: a SampleBlock is immutable once emitted.
+            channel.buffered.append(values[:, column])
+            channel.last_index = first + n
+            channel.pending += n
+            channel.received_wall_s = wall_s
+            channel.received_mono_s = mono_s
             if channel.pending >= channel.samples_per_block:
                 # One assessment per batch (the same data twice tells nothing new); the
-                # remainder carries over so the cadence follows signal time.
+                # remainder carries over so the cadence follows signal time. The buffer never
+                # holds more than a block plus one packet.
                 channel.pending %= channel.samples_per_block
+                channel.flush()
                 out.extend(self._assess(channel))
         return out
 
-    def _channel(self, block: SampleBlock, name: str, factory: ChannelFactory) -> _Channel:
+    def _channel(
+        self, block: SampleBlock, name: str, column: int, factory: ChannelFactory
+    ) -> _Channel:
         key = (block.device_id, block.quantity, name)
         channel = self._channels.get(key)
         if channel is None or channel.fs_hz != block.fs_hz:
+            block_s = self.block_s.get(block.quantity, DEFAULT_BLOCK_S)
+            per_block = max(1, round(block_s * block.fs_hz))
             channel = _Channel(
-                factory(block.fs_hz, name),
+                factory(block.fs_hz, name, block.channels),
                 block.device_id,
                 block.quantity.spec.key,
                 name,
                 block.fs_hz,
-                max(1, round(self.block_s * block.fs_hz)),
+                per_block,
+                pending=column * per_block // len(block.channels),  # stagger the channels
             )
             self._channels[key] = channel
         return channel
 
     def _assess(self, channel: _Channel) -> list[Derived]:
-        values = channel.analyzer.assess(self.device(channel.device_id))
+        device = self.device(channel.device_id)
+        device.received_mono_s[channel.source] = channel.received_mono_s
+        values = channel.analyzer.assess(device)
         latency_s = self.clock() - channel.received_mono_s
         self.stats.latency.add(latency_s)
         return [

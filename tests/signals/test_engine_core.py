@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from drivers.model import Measurement, QualityFlag, Quantity, ReceiveTime, SampleBlock
 from gateway.clinical.bp import BpReason
-from gateway.signals.engine import DerivedValue, DeviceState, SignalEngine
+from gateway.signals.engine import DEFAULT_BLOCK_S, DerivedValue, DeviceState, SignalEngine
 from gateway.signals.ring import RingBuffer
 from gateway.signals.spot import SpotReason, assess_value
 from gateway.signals.verdict import Assessed, Verdict
@@ -111,7 +111,7 @@ class _Recorder:
 
     window_s = 1.0
 
-    def __init__(self, fs_hz: float, name: str) -> None:
+    def __init__(self, fs_hz: float, name: str, channels: tuple[str, ...]) -> None:
         self.ring = RingBuffer(round(fs_hz * self.window_s))
         self.gaps = 0
         self.name = name
@@ -221,7 +221,9 @@ def test_refiner_sees_device_state() -> None:
         seen.append(state.results.get("mean:c0"))
         return Assessed(base.value, Verdict.QUESTIONABLE)
 
-    engine = SignalEngine({Quantity.PLETH: _Recorder}, refiners={Quantity.SPO2: refine})
+    engine = SignalEngine(
+        {Quantity.PLETH: _Recorder}, refiners={Quantity.SPO2: refine}, block_s=0.25
+    )
     spo2 = Measurement(Quantity.SPO2, 97.0, "%", "dev", ReceiveTime(0.0, 0.0))
     out = engine.process([_block(0, 25), spo2])
     assert seen == [12.0]
@@ -232,3 +234,89 @@ def test_refiner_sees_device_state() -> None:
 def test_bad_block_s() -> None:
     with pytest.raises(ValueError, match="block_s must be > 0, got 0"):
         SignalEngine({}, block_s=0)
+
+
+# --- coalescing and cadence -------------------------------------------------------------
+class _Log:
+    """Logs every feed (samples, gap flag) and every assessment."""
+
+    window_s = 1.0
+
+    def __init__(self, fs_hz: float, name: str, channels: tuple[str, ...]) -> None:
+        self.feeds: list[tuple[list[float], bool]] = []
+        self.assessed = 0
+
+    def feed(self, block: NDArray[np.float64], *, gap_before: bool) -> None:
+        self.feeds.append((block.tolist(), gap_before))
+
+    def assess(self, device: DeviceState) -> list[DerivedValue]:
+        self.assessed += 1
+        device.results["log"] = self
+        return [DerivedValue("n", "1", Assessed(float(len(self.feeds)), Verdict.VALID))]
+
+
+def _log(engine: SignalEngine) -> _Log:
+    log = engine.devices["dev"].results["log"]
+    assert isinstance(log, _Log)
+    return log
+
+
+@pytest.mark.parametrize("flagged", [False, True])
+def test_packets_are_coalesced_and_a_gap_splits_them_in_place(flagged: bool) -> None:
+    engine = SignalEngine({Quantity.PLETH: _Log}, block_s=0.25)  # 25 samples at 100 Hz
+    assert engine.process([_block(0, 10)]).derived == ()
+    assert engine.process([_block(10, 10)]).derived == ()
+    # the third packet follows a gap (flagged, or 5 samples lost) and completes the block
+    first, quality = (20, QualityFlag.GAP_BEFORE) if flagged else (25, QualityFlag.NONE)
+    out = engine.process([_block(first, 10, quality=quality)])
+    assert len(out.derived) == 1
+    log = _log(engine)
+    # fed once per assessment, except that what preceded the gap goes in first, on its own
+    assert log.feeds == [
+        ([float(k) for k in range(20)], False),
+        ([float(k) for k in range(first, first + 10)], True),
+    ]
+    engine.process([_block(first + 10, 10)])
+    assert log.assessed == 1 and len(log.feeds) == 2  # 5 + 10 < 25: still buffered
+    engine.process([_block(first + 20, 10)])
+    assert log.assessed == 2
+    assert log.feeds[2:] == [([float(k) for k in range(first + 10, first + 30)], False)]
+
+
+def _q_block(q: Quantity, first: int, n: int) -> SampleBlock:
+    values = np.zeros((n, 1))
+    t = first / 100.0
+    return SampleBlock(q, "dev", ("c",), 100.0, first, values, q.spec.ucum, ReceiveTime(t, t))
+
+
+def test_cadence_per_quantity() -> None:
+    quantities = (Quantity.ECG, Quantity.PLETH, Quantity.AIRWAY_FLOW, Quantity.RESPIRATION_RATE)
+    engine = SignalEngine(dict.fromkeys(quantities, _Recorder))  # the default cadence
+    counts = dict.fromkeys(quantities, 0)
+    for first in range(0, 400, 10):  # 4 s at 100 Hz in 0.1-s packets
+        for q in quantities:
+            counts[q] += len(engine.process([_q_block(q, first, 10)]).derived)
+    # ECG per 1 s, pleth per 0.5 s, flow per 0.25 s, anything else per DEFAULT_BLOCK_S
+    assert counts == {
+        Quantity.ECG: 4,
+        Quantity.PLETH: 8,
+        Quantity.AIRWAY_FLOW: 16,
+        Quantity.RESPIRATION_RATE: round(4 / DEFAULT_BLOCK_S),
+    }
+    custom = SignalEngine({Quantity.ECG: _Recorder}, block_s={Quantity.ECG: 2.0})
+    n = sum(len(custom.process([_q_block(Quantity.ECG, f, 10)]).derived) for f in range(0, 400, 10))
+    assert n == 2
+    with pytest.raises(ValueError, match="block_s must be > 0, got -1"):
+        SignalEngine({}, block_s={Quantity.ECG: -1.0, Quantity.PLETH: 1.0})
+
+
+def test_channels_of_a_device_are_staggered() -> None:
+    engine = SignalEngine({Quantity.PLETH: _Recorder}, block_s=0.25)
+    per_call: list[list[str]] = []
+    for first in range(0, 100, 5):
+        out = engine.process([_block(first, 5, channels=4)])
+        per_call.append([d.channel for d in out.derived])
+    # each channel assessed once per 25 samples, but never two in the same call
+    assert all(len(names) <= 1 for names in per_call)
+    flat = [name for names in per_call for name in names]
+    assert sorted(flat) == sorted(["c0", "c1", "c2", "c3"] * 4)
