@@ -56,10 +56,16 @@ def gw() -> Iterator[GatewayProcess]:
         gateway.remove()
 
 
-def _collect(gw: GatewayProcess, seconds: float, until: Any) -> list[dict[str, Any]]:
+def _collect(
+    gw: GatewayProcess, seconds: float, until: Any, then: Any = None
+) -> list[dict[str, Any]]:
+    """Live messages until ``until(messages)``; ``then()`` runs once the stream is open."""
     url = gw.base_url.replace("http://", "ws://") + "/api/v1/live"
     seen: list[dict[str, Any]] = []
     with connect(url, additional_headers={"Authorization": f"Bearer {gw.token}"}) as ws:
+        seen.append(json.loads(ws.recv(timeout=5)))  # hello: subscribed from here on
+        if then is not None:
+            then()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not until(seen):
             seen.append(json.loads(ws.recv(timeout=5)))
@@ -83,8 +89,12 @@ def test_devices_connect_with_info_and_battery(gw: GatewayProcess) -> None:
 
 
 def test_blood_pressure_measurement_is_judged(gw: GatewayProcess) -> None:
-    gw.sim("start_measurement", device="cuff-1")
-    messages = _collect(gw, 40.0, lambda ms: bool(_measurements(ms, "cuff-1", "bp_mean")))
+    messages = _collect(
+        gw,
+        40.0,
+        lambda ms: bool(_measurements(ms, "cuff-1", "bp_mean")),
+        lambda: gw.sim("start_measurement", device="cuff-1"),
+    )
     cuff = _measurements(messages, "cuff-1", "cuff_pressure")
     assert len(cuff) >= 5 and max(m["value"] for m in cuff) > 120
     sys_m = _measurements(messages, "cuff-1", "bp_systolic")[-1]
@@ -94,8 +104,9 @@ def test_blood_pressure_measurement_is_judged(gw: GatewayProcess) -> None:
 
 
 def test_thermometer_scale_oximeter_and_strap(gw: GatewayProcess) -> None:
-    gw.sim("measure", device="thermo-1")
-    gw.sim("measure", device="scale-1")
+    def measure() -> None:
+        gw.sim("measure", device="thermo-1")
+        gw.sim("measure", device="scale-1")
 
     def done(ms: list[dict[str, Any]]) -> bool:
         return all(
@@ -107,8 +118,9 @@ def test_thermometer_scale_oximeter_and_strap(gw: GatewayProcess) -> None:
             )
         )
 
-    messages = _collect(gw, 30.0, done)
-    assert done(messages)
+    messages = _collect(gw, 30.0, done, measure)
+    seen = {(m["type"], m.get("device_id"), m.get("quantity") or m.get("key")) for m in messages}
+    assert done(messages), sorted(seen)
     t = _measurements(messages, "thermo-1", "body_temperature")[-1]
     assert 35 < t["value"] < 39 and t["verdict"] == "valid"
     hr = [

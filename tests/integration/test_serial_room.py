@@ -139,12 +139,18 @@ def test_every_device_streams_at_full_rate_without_unexplained_gaps(gw: GatewayP
 
 
 def _collect(
-    gw: GatewayProcess, seconds: float, until: Callable[[list[dict[str, Any]]], bool]
+    gw: GatewayProcess,
+    seconds: float,
+    until: Callable[[list[dict[str, Any]]], bool],
+    then: Callable[[], object] | None = None,
 ) -> list[dict[str, Any]]:
-    """Live messages for up to ``seconds``, or until ``until(messages)`` holds."""
+    """Live messages until ``until(messages)``; ``then()`` runs once the stream is open."""
     url = gw.base_url.replace("http://", "ws://") + "/api/v1/live"
     seen: list[dict[str, Any]] = []
     with connect(url, additional_headers={"Authorization": f"Bearer {gw.token}"}) as ws:
+        seen.append(json.loads(ws.recv(timeout=5)))  # hello: subscribed from here on
+        if then is not None:
+            then()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not until(seen):
             seen.append(json.loads(ws.recv(timeout=5)))
@@ -184,8 +190,12 @@ def test_one_patient_on_every_device_with_verdicts(gw: GatewayProcess) -> None:
 
 
 def test_a_blow_is_judged(gw: GatewayProcess) -> None:
-    gw.sim("blow", device="spiro-1", profile="normal")
-    messages = _collect(gw, 30.0, lambda ms: bool(_derived(ms, "spiro-1", "fef25_75")))
+    messages = _collect(
+        gw,
+        30.0,
+        lambda ms: bool(_derived(ms, "spiro-1", "fef25_75")),
+        lambda: gw.sim("blow", device="spiro-1", profile="normal"),
+    )
     fvc = _derived(messages, "spiro-1", "fvc")
     assert fvc, "no FVC within 30 s of a blow"
     print(f"FVC {fvc[0]['value']} L, verdict {fvc[0]['verdict']} {fvc[0]['reasons']}")
