@@ -13,9 +13,6 @@ Full byte table, flags and a decoded packet: ``docs/protocols/nonin2.md``.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-
 from drivers.codecs.nonin2_decoder import Nonin2Decoder
 from drivers.codecs.nonin2_frame import (
     FIELD_FRAMES,
@@ -29,13 +26,12 @@ from drivers.codecs.nonin2_frame import (
     Nonin2Status,
     Perfusion,
     frame_valid,
-    perfusion_of,
     status_names,
     status_quality,
     worst_perfusion,
 )
+from drivers.codecs.nonin_describe import describe_stream, flag_warnings, latest
 from drivers.errors import CodecError
-from drivers.model import QualityFlag
 
 __all__ = [
     "FIELD_FRAMES",
@@ -57,33 +53,9 @@ __all__ = [
 ]
 
 CODEC_NAME = "serial.nonin2"
-
-# describe() key -> packet attribute; pulse is what the oximeter measures (HR in Nonin's table).
-_NUMERIC_KEYS = {
-    "spo2_pct": "spo2_pct",
-    "pulse_bpm": "hr_bpm",
-    "spo2_display_pct": "spo2_display_pct",
-    "spo2_fast_pct": "spo2_fast_pct",
-    "spo2_beat_pct": "spo2_beat_pct",
-    "spo2_extended_pct": "spo2_extended_pct",
-    "spo2_display_extended_pct": "spo2_display_extended_pct",
-    "pulse_extended_bpm": "hr_extended_bpm",
-    "pulse_display_bpm": "hr_display_bpm",
-    "pulse_display_extended_bpm": "hr_display_extended_bpm",
-}
 _RAW_KEYS = ("firmware_revision", "timer_ticks", "stat2")
 
-_FLAG_WARNINGS = (
-    (Nonin2Status.SNSD, "sensor disconnected (SNSD)"),
-    (Nonin2Status.SNSA, "sensor alarm (SNSA, unusable data)"),
-    (Nonin2Status.OOT, "out of track (OOT, no consecutive good pulses)"),
-    (Nonin2Status.ARTF, "artifact (ARTF)"),
-)
-_PERFUSION_WARNINGS = (
-    (Perfusion.RED, "red perfusion (low or no pulse signal)"),
-    (Perfusion.YELLOW, "yellow perfusion (marginal pulse signal)"),
-)
-
+# describe() key -> packet attribute; pulse is what the oximeter measures (HR in Nonin's table).
 _BYTE4_MEANING_SYNC = "HR MSB (frame 1 of its packet)"
 _BYTE4_MEANING_OTHER = "set by the frame's place in its packet (unknown for a lone frame)"
 
@@ -106,20 +78,6 @@ def describe(data: bytes) -> dict[str, object]:
     return _describe_stream(decoder, packets)
 
 
-def _flag_warnings(statuses: list[int]) -> list[str]:
-    warnings = []
-    total = len(statuses)
-    for bit, text in _FLAG_WARNINGS:
-        count = sum(1 for s in statuses if s & bit)
-        if count:
-            warnings.append(f"{text} in {count} of {total} frame(s)")
-    colours = Counter(perfusion_of(s) for s in statuses)
-    for colour, text in _PERFUSION_WARNINGS:
-        if colours[colour]:
-            warnings.append(f"{text} in {colours[colour]} of {total} frame(s)")
-    return warnings
-
-
 def _describe_frame(frame: Nonin2Frame) -> dict[str, object]:
     status = int(frame.status)
     return {
@@ -135,81 +93,14 @@ def _describe_frame(frame: Nonin2Frame) -> dict[str, object]:
         "byte4_meaning": _BYTE4_MEANING_SYNC if frame.sync else _BYTE4_MEANING_OTHER,
         "checksum": bytes(frame)[4],
         "quality": status_quality(status).names(),
-        "warnings": _flag_warnings([status]),
+        "warnings": flag_warnings([status]),
     }
-
-
-def _latest(packets: list[Nonin2Packet], field: str) -> Nonin2Packet | None:
-    """The last packet that carries ``field``."""
-    for packet in reversed(packets):
-        if packet.received(field):
-            return packet
-    return None
 
 
 def _describe_stream(decoder: Nonin2Decoder, packets: list[Nonin2Packet]) -> dict[str, object]:
-    result: dict[str, object] = {
-        "codec": CODEC_NAME,
-        "kind": "packet" if len(packets) == 1 and packets[0].complete else "stream",
-        "frames": decoder.frames_ok,
-        "packets": len(packets),
-        "packets_complete": decoder.packets_ok,
-        "frames_lost": decoder.frames_dropped,
-        "bytes_skipped": decoder.bytes_dropped,
-    }
-    warnings: list[str] = []
-    not_received: list[str] = []
-    for key, attr in _NUMERIC_KEYS.items():
-        source = _latest(packets, attr)
-        if source is None:
-            result[key] = None
-            not_received.append(key)
-            continue
-        value = getattr(source, attr)
-        if math.isnan(value):
-            result[key] = None
-            code = HR_MISSING if attr.startswith("hr") else SPO2_MISSING
-            warnings.append(f"{key}: the device sent {code} (no value)")
-        else:
-            result[key] = int(value)
-    for key in _RAW_KEYS:
-        source = _latest(packets, key)
-        result[key] = None if source is None else getattr(source, key)
-        if source is None:
-            not_received.append(key)
-    timer_source = _latest(packets, "timer_ticks")
+    result, _union = describe_stream(
+        CODEC_NAME, decoder, packets, _RAW_KEYS, "start byte, status bit 7 or checksum"
+    )
+    timer_source = latest(packets, "timer_ticks")
     result["timer_s"] = None if timer_source is None else timer_source.timer_s
-    statuses = [int(s) for p in packets for s in p.statuses]
-    union = 0
-    for s in statuses:
-        union |= s
-    quality = QualityFlag.NONE
-    for p in packets:
-        quality |= p.status_quality()
-    result["pleth"] = [v for p in packets for v in p.pleth]
-    result["status"] = status_names(union)
-    result["perfusion"] = worst_perfusion(statuses).value
-    result["quality"] = quality.names()
-
-    if decoder.bytes_dropped:
-        warnings.append(f"{decoder.bytes_dropped} byte(s) skipped while looking for frames")
-    if decoder.frames_rejected:
-        warnings.append(
-            f"{decoder.frames_rejected} frame(s) failed the start byte, status bit 7 or "
-            "checksum check and were dropped"
-        )
-    if decoder.frames_dropped:
-        warnings.append(f"about {decoder.frames_dropped} frame(s) lost in gaps")
-    if decoder.sync_errors:
-        warnings.append(f"SYNC early or missing {decoder.sync_errors} time(s)")
-    if decoder.packets_incomplete:
-        warnings.append(
-            f"{decoder.packets_incomplete} incomplete packet(s) (fewer than 25 frames in order)"
-        )
-    if not_received:
-        warnings.append("not received (their frames are missing): " + ", ".join(not_received))
-    if decoder.pending_bytes:
-        warnings.append(f"{decoder.pending_bytes} trailing byte(s) do not make a valid frame")
-    warnings.extend(_flag_warnings(statuses))
-    result["warnings"] = warnings
     return result
