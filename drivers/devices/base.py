@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from drivers.model import DeviceEvent, DeviceInfo
+from drivers.model import DeviceEvent, DeviceInfo, ReceiveTime
 from drivers.transports.uri import DeviceUri
 
 logger = logging.getLogger("drivers.devices")
@@ -85,3 +85,33 @@ class Device(Protocol):
     def stream(self) -> AsyncIterator[DeviceEvent]:
         """Open, read and decode; raise TransportError when the link is lost."""
         ...
+
+
+T = TypeVar("T")
+
+
+class StreamDecoder(DecoderCounts, Protocol[T]):
+    """A sans-IO stream decoder: bytes in, decoded units (frames, packets, records) out."""
+
+    def feed(self, data: bytes) -> list[T]: ...
+
+
+class ByteSource(Protocol):
+    """An open transport to read from (drivers.transports.serial.SerialTransport)."""
+
+    async def read(self) -> bytes: ...
+
+
+async def decoded(
+    port: ByteSource, decoder: StreamDecoder[T], counters: LinkCounters, drops: DropLog
+) -> AsyncGenerator[tuple[list[T], ReceiveTime], None]:
+    """Read and decode until the port goes (PortGoneError): each read's units, with the time
+    they arrived; the decoder's drops go into ``counters`` and the drop log on the way."""
+    seen: Mark = (0, 0, 0)
+    while True:
+        data = await port.read()
+        counters.last_rx_monotonic_s = time.monotonic()
+        units = decoder.feed(data)
+        seen = counters.follow(decoder, seen)
+        drops.update(counters)
+        yield units, ReceiveTime.now()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import numpy as np
 
 from drivers.codecs.nonin2 import Nonin2Decoder, Nonin2Packet
-from drivers.devices.base import DropLog, LinkCounters
+from drivers.devices.base import DropLog, LinkCounters, decoded
 from drivers.model import (
     DeviceEvent,
     DeviceInfo,
@@ -46,17 +46,12 @@ class NoninOximeter:
         """Open the port and yield events per packet (every 1/3 s) until the port vanishes."""
         decoder = Nonin2Decoder()
         async with SerialTransport(self.uri.target, self.uri.baudrate, self.uri.parity) as port:
-            seen = (0, 0, 0)
-            while True:
-                data = await port.read()
-                self.counters.last_rx_monotonic_s = time.monotonic()
-                packets = decoder.feed(data)
-                seen = self.counters.follow(decoder, seen)
-                self._drops.update(self.counters)
-                received = ReceiveTime.now()
-                for packet in packets:
-                    for event in self._events(packet, received):
-                        yield event
+            reads = decoded(port, decoder, self.counters, self._drops)
+            async with aclosing(reads):  # closed with the stream, not by the GC
+                async for packets, received in reads:
+                    for packet in packets:
+                        for event in self._events(packet, received):
+                            yield event
 
     def _events(self, packet: Nonin2Packet, received: ReceiveTime) -> list[DeviceEvent]:
         quality = packet.quality()

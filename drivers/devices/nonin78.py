@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import numpy as np
 
 from drivers.codecs.nonin7 import FRAMES_PER_S, Nonin7Decoder, Nonin7Packet
 from drivers.codecs.nonin8 import Nonin8Decoder, Nonin8Record
-from drivers.devices.base import DropLog, LinkCounters
+from drivers.devices.base import DropLog, LinkCounters, decoded
 from drivers.model import (
     DeviceEvent,
     DeviceInfo,
@@ -62,17 +62,12 @@ class Nonin7Oximeter:
         """Open the port and yield events per packet (every 1/3 s) until the port vanishes."""
         decoder = Nonin7Decoder()
         async with SerialTransport(self.uri.target, self.uri.baudrate, self.uri.parity) as port:
-            seen = (0, 0, 0)
-            while True:
-                data = await port.read()
-                self.counters.last_rx_monotonic_s = time.monotonic()
-                packets = decoder.feed(data)
-                seen = self.counters.follow(decoder, seen)
-                self._drops.update(self.counters)
-                received = ReceiveTime.now()
-                for packet in packets:
-                    for event in self._events(packet, received):
-                        yield event
+            reads = decoded(port, decoder, self.counters, self._drops)
+            async with aclosing(reads):  # closed with the stream, not by the GC
+                async for packets, received in reads:
+                    for packet in packets:
+                        for event in self._events(packet, received):
+                            yield event
 
     def _events(self, packet: Nonin7Packet, received: ReceiveTime) -> list[DeviceEvent]:
         quality = packet.quality()
@@ -128,17 +123,12 @@ class Nonin8Oximeter:
         """Open the port and yield SpO2 and pulse rate per record until the port vanishes."""
         decoder = Nonin8Decoder()
         async with SerialTransport(self.uri.target, self.uri.baudrate, self.uri.parity) as port:
-            seen = (0, 0, 0)
-            while True:
-                data = await port.read()
-                self.counters.last_rx_monotonic_s = time.monotonic()
-                records = decoder.feed(data)
-                seen = self.counters.follow(decoder, seen)
-                self._drops.update(self.counters)
-                received = ReceiveTime.now()
-                for record in records:
-                    for event in self._events(record, received):
-                        yield event
+            reads = decoded(port, decoder, self.counters, self._drops)
+            async with aclosing(reads):  # closed with the stream, not by the GC
+                async for records, received in reads:
+                    for record in records:
+                        for event in self._events(record, received):
+                            yield event
 
     def _events(self, record: Nonin8Record, received: ReceiveTime) -> list[DeviceEvent]:
         quality = record.status_quality()

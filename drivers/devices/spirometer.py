@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Final
 
 import numpy as np
 
 from drivers.codecs.spiro import BAUD, FS_HZ, SpiroDecoder, SpiroFrame, SpiroStatus
-from drivers.devices.base import DropLog, LinkCounters
+from drivers.devices.base import DropLog, LinkCounters, decoded
 from drivers.errors import UriError
-from drivers.model import DeviceEvent, DeviceInfo, QualityFlag, Quantity, ReceiveTime, SampleBlock
+from drivers.model import DeviceEvent, DeviceInfo, QualityFlag, Quantity, SampleBlock
 from drivers.transports.serial import SerialTransport
 from drivers.transports.uri import DeviceUri
 
@@ -82,31 +82,26 @@ class Spirometer:
         async with SerialTransport(
             self.uri.target, int(self.uri.params.get("baud", BAUD)), self.uri.parity
         ) as port:
-            seen = (0, 0, 0)
-            while True:
-                data = await port.read()
-                self.counters.last_rx_monotonic_s = time.monotonic()
-                frames = decoder.feed(data)
-                seen = self.counters.follow(decoder, seen)
-                self._drops.update(self.counters)
-                received = ReceiveTime.now()
-                for frame in frames:
-                    quality = frame_quality(frame)
-                    if reconnected:
-                        quality |= QualityFlag.GAP_BEFORE
-                        reconnected = False
-                    self._index += frame.samples_lost_before
-                    flow = np.asarray(frame.flow_lps(), dtype=np.float64) * self.bypass_ratio
-                    values = flow.reshape(-1, 1)
-                    yield SampleBlock(
-                        Quantity.AIRWAY_FLOW,
-                        self.device_id,
-                        ("flow",),
-                        FS_HZ,
-                        self._index,
-                        values,
-                        Quantity.AIRWAY_FLOW.spec.ucum,
-                        received,
-                        quality,
-                    )
-                    self._index += frame.n_samples
+            reads = decoded(port, decoder, self.counters, self._drops)
+            async with aclosing(reads):  # closed with the stream, not by the GC
+                async for frames, received in reads:
+                    for frame in frames:
+                        quality = frame_quality(frame)
+                        if reconnected:
+                            quality |= QualityFlag.GAP_BEFORE
+                            reconnected = False
+                        self._index += frame.samples_lost_before
+                        flow = np.asarray(frame.flow_lps(), dtype=np.float64) * self.bypass_ratio
+                        values = flow.reshape(-1, 1)
+                        yield SampleBlock(
+                            Quantity.AIRWAY_FLOW,
+                            self.device_id,
+                            ("flow",),
+                            FS_HZ,
+                            self._index,
+                            values,
+                            Quantity.AIRWAY_FLOW.spec.ucum,
+                            received,
+                            quality,
+                        )
+                        self._index += frame.n_samples
