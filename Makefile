@@ -10,7 +10,7 @@ CONFIG ?= config/rooms/sim.toml
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 APT_RUN := chromium dbus-daemon
-APT_TEST := chromium fonts-dejavu-core dbus-daemon
+APT_TEST := chromium fonts-dejavu-core dbus-daemon mosquitto coturn systemd util-linux iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck imports pytest bench setup apt-test clean help
