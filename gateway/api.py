@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from gateway.auth import COOKIE_NAME, KioskAuth, require_kiosk, websocket_allowed
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
+from gateway.sessions import SessionManager
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ class DeviceOut(BaseModel):
     info: dict[str, str | None]
 
 
-def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
+def create_app(
+    context: GatewayContext, auth: KioskAuth, sessions: SessionManager | None = None
+) -> FastAPI:
     """The FastAPI application for a running gateway."""
     app = FastAPI(
         title="Helserom Gateway",
@@ -77,6 +80,7 @@ def create_app(context: GatewayContext, auth: KioskAuth) -> FastAPI:
     )
     app.state.context = context
     app.state.auth = auth
+    app.state.sessions = sessions
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:

@@ -1,8 +1,9 @@
-"""Authentication for the local kiosk: a secret token, exchanged once for an HttpOnly cookie.
+"""Authentication: the local kiosk's secret token, and remote participants' bearer tokens.
 
-Nothing but /healthz answers without it. The token lives in ``<state_dir>/kiosk-token``
-(mode 0600), made on first start; the kiosk unit reads it to build its login URL. Remote
-roles (specialist, GP, admin) come with the security issue.
+Nothing but /healthz answers without it. The kiosk token lives in ``<state_dir>/kiosk-token``
+(mode 0600), made on first start; the kiosk unit reads it to build its login URL. A remote
+participant (specialist, GP) redeems a single-use join link for a bearer token
+(``gateway.sessions``), presented as ``Authorization: Bearer`` or the participant cookie.
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
+from starlette.requests import HTTPConnection
+
+if TYPE_CHECKING:
+    from gateway.sessions import SessionManager
 
 COOKIE_NAME = "helserom_kiosk"
+PARTICIPANT_COOKIE = "helserom_participant"
 TOKEN_FILE = "kiosk-token"
 
 
@@ -84,3 +91,52 @@ def websocket_allowed(ws: WebSocket) -> bool:
 
 
 KioskDep = Annotated[None, Depends(require_kiosk)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: the nurse at the kiosk, or a remote participant of the live session."""
+
+    role: str  # "nurse" | "specialist" | "gp"
+    participant_id: str | None = None
+    session_id: str | None = None
+
+
+NURSE = Principal("nurse")
+
+
+async def principal_of(conn: HTTPConnection) -> Principal | None:
+    """The principal a request or WebSocket presents, or None (the kiosk token wins)."""
+    auth: KioskAuth = conn.app.state.auth
+    if auth.valid(auth.presented(conn.headers, conn.cookies)):
+        return NURSE
+    sessions: SessionManager | None = getattr(conn.app.state, "sessions", None)
+    if sessions is None:
+        return None
+    header = conn.headers.get("authorization")
+    bearer = (
+        header[7:].strip()
+        if header is not None and header.lower().startswith("bearer ")
+        else conn.cookies.get(PARTICIPANT_COOKIE)
+    )
+    if not bearer:
+        return None
+    p = await sessions.participant(bearer)
+    if p is None or not p.admitted:
+        return None
+    return Principal(p.role.value, p.id, p.session_id)
+
+
+async def require_principal(request: Request) -> Principal:
+    """FastAPI dependency: the nurse or an admitted participant, else 401."""
+    who = await principal_of(request)
+    if who is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "authentication required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return who
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]

@@ -168,8 +168,10 @@ class Pipeline:
         for tagged in batch:
             ev = tagged.event
             stored.append((tagged.device_id, ev) if isinstance(ev, DeviceInfo) else ev)
+        events = [tagged.event for tagged in batch]
+        judged = self._judge(events)  # pure and fast: its verdicts are stored with the values
         try:
-            await self.store.write(stored)
+            await self.store.write(stored, judged.verdicts)
         except Exception:
             self.stats.write_errors += 1
             logger.exception("store write failed; %d events not stored", len(stored))
@@ -177,8 +179,6 @@ class Pipeline:
         self.stats.batches_written += 1
         self.stats.events_written += len(stored)
         self.stats.last_write_s = time.time()
-        events = [tagged.event for tagged in batch]
-        judged = self._judge(events)
         for event, verdict in zip(events, judged.verdicts, strict=True):
             if isinstance(event, Measurement):
                 self.hub.publish(measurement_message(event, verdict))

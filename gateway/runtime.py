@@ -23,6 +23,7 @@ from gateway.auth import KioskAuth
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
 from gateway.pipeline import DeviceSlot, Pipeline
+from gateway.sessions import SessionManager
 from gateway.settings import Settings
 from gateway.signals.channels import default_factories, default_refiners
 from gateway.signals.engine import SignalEngine
@@ -71,12 +72,16 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             for slot in slots:
                 dev = slot.device
                 await store.register_device(dev.device_id, dev.kind, str(dev.uri), time.time())
+            sessions = SessionManager(store)
+            resumed = await sessions.resume()
+            if resumed is not None:
+                logger.info("resuming session %s (%s)", resumed.id, resumed.state.value)
             engine = SignalEngine(default_factories(), refiners=default_refiners())
             pipeline = Pipeline(settings.pipeline, store, hub, slots, engine)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
-                create_app(context, auth),
+                create_app(context, auth, sessions),
                 log_config=None,
                 lifespan="off",
                 ws="websockets-sansio",

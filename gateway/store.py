@@ -13,16 +13,18 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from drivers.model import DeviceInfo, Measurement, SampleBlock
+from gateway.signals.verdict import Assessed
 
 logger = logging.getLogger(__name__)
 
 StoredEvent = Measurement | SampleBlock | tuple[str, DeviceInfo]
+T = TypeVar("T")
 
 # Each entry upgrades the schema by one version (PRAGMA user_version). Never edit a shipped one.
 MIGRATIONS: tuple[str, ...] = (
@@ -68,6 +70,37 @@ MIGRATIONS: tuple[str, ...] = (
         info TEXT NOT NULL               -- JSON of drivers.model.DeviceInfo
     );
     """,
+    """
+    CREATE TABLE session (
+        id TEXT PRIMARY KEY,             -- UUIDv7
+        state TEXT NOT NULL,             -- gateway.sessions.SessionState
+        created_wall_s REAL NOT NULL,
+        started_wall_s REAL,             -- went live
+        ended_wall_s REAL,
+        patient TEXT                     -- JSON (minimal, optional) or NULL
+    );
+    CREATE TABLE participant (
+        id TEXT PRIMARY KEY,             -- UUIDv7
+        session_id TEXT NOT NULL REFERENCES session (id),
+        role TEXT NOT NULL,              -- specialist | gp
+        name TEXT,
+        invite_hash TEXT NOT NULL UNIQUE,  -- SHA-256 of the join token (the token is never stored)
+        short_code TEXT NOT NULL,
+        created_wall_s REAL NOT NULL,
+        expires_wall_s REAL NOT NULL,
+        redeemed_wall_s REAL,            -- single use: set once
+        bearer_hash TEXT UNIQUE,         -- SHA-256 of the participant's bearer, set at redemption
+        admitted_wall_s REAL,
+        removed_wall_s REAL,
+        left_wall_s REAL
+    );
+    CREATE INDEX participant_session ON participant (session_id);
+    ALTER TABLE measurement ADD COLUMN session_id TEXT;
+    ALTER TABLE measurement ADD COLUMN verdict TEXT;    -- valid | questionable | invalid | NULL
+    ALTER TABLE measurement ADD COLUMN reasons TEXT;    -- JSON list of reason codes
+    ALTER TABLE sample_block ADD COLUMN session_id TEXT;
+    CREATE INDEX measurement_session ON measurement (session_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -83,6 +116,7 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._db: sqlite3.Connection | None = None
+        self.session_id: str | None = None  # stamped on what is written while a session is live
 
     async def __aenter__(self) -> Self:
         await self._run(self._open)
@@ -95,6 +129,11 @@ class Store:
     async def _run(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` on the store's thread (for modules with their own SQL)."""
+        result: T = await self._run(lambda: fn(self.db, *args))
+        return result
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,20 +168,33 @@ class Store:
                 (device_id, kind, uri, wall_s),
             )
 
-    async def write(self, events: Sequence[StoredEvent]) -> None:
-        """Write a batch in one transaction; it is on disk (fsync) when this returns."""
-        if events:
-            await self._run(self._write, events)
+    async def write(
+        self,
+        events: Sequence[StoredEvent],
+        verdicts: Sequence[Assessed | None] | None = None,
+    ) -> None:
+        """Write a batch in one transaction; it is on disk (fsync) when this returns.
 
-    def _write(self, events: Sequence[StoredEvent]) -> None:
+        ``verdicts`` (one per event, as the signal engine judged them) are stored with the
+        measurements; the live session's id is stamped on every row.
+        """
+        if events:
+            await self._run(self._write, events, verdicts)
+
+    def _write(
+        self, events: Sequence[StoredEvent], verdicts: Sequence[Assessed | None] | None
+    ) -> None:
         db = self.db
+        session_id = self.session_id
         with _transaction(db):
-            for ev in events:
+            for i, ev in enumerate(events):
                 if isinstance(ev, Measurement):
+                    judged = verdicts[i] if verdicts is not None else None
                     db.execute(
                         "INSERT INTO measurement (device_id, quantity, value, unit, device_time,"
-                        " device_clock_set, received_wall_s, received_monotonic_s, quality)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " device_clock_set, received_wall_s, received_monotonic_s, quality,"
+                        " session_id, verdict, reasons)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             ev.device_id,
                             ev.quantity.spec.key,
@@ -153,13 +205,16 @@ class Store:
                             ev.received.wall_s,
                             ev.received.monotonic_s,
                             int(ev.quality),
+                            session_id,
+                            None if judged is None else judged.verdict.value,
+                            None if judged is None else json.dumps(judged.reason_codes()),
                         ),
                     )
                 elif isinstance(ev, SampleBlock):
                     db.execute(
                         "INSERT INTO sample_block (device_id, quantity, channels, fs_hz,"
-                        " first_index, n_samples, unit, samples, received_wall_s, quality)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " first_index, n_samples, unit, samples, received_wall_s, quality,"
+                        " session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             ev.device_id,
                             ev.quantity.spec.key,
@@ -171,6 +226,7 @@ class Store:
                             ev.values.astype("<f4").tobytes(),
                             ev.received.wall_s,
                             int(ev.quality),
+                            session_id,
                         ),
                     )
                 else:
@@ -183,7 +239,14 @@ class Store:
 
     async def count(self, table: str) -> int:
         """Rows in a table (for health and tests)."""
-        if table not in ("measurement", "sample_block", "device", "device_info"):
+        if table not in (
+            "measurement",
+            "sample_block",
+            "device",
+            "device_info",
+            "session",
+            "participant",
+        ):
             raise ValueError(table)
         row = await self._run(lambda: self.db.execute(f"SELECT count(*) FROM {table}").fetchone())
         return int(row[0])
