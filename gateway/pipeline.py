@@ -117,6 +117,48 @@ class Pipeline:
         self.slots = {s.device.device_id: s for s in slots}
         self.queue: DropOldestQueue[_Tagged] = DropOldestQueue(settings.device_queue_size)
         self.stats = PipelineStats()
+        self._devices_tg: asyncio.TaskGroup | None = None
+        self._device_tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def run_devices(self) -> None:
+        """Own every device task; devices bound at runtime join this group (until cancelled)."""
+        async with asyncio.TaskGroup() as tg:
+            self._devices_tg = tg
+            try:
+                for slot in list(self.slots.values()):
+                    self._start_device(slot)
+                await asyncio.Event().wait()
+            finally:
+                self._devices_tg = None
+
+    def _start_device(self, slot: DeviceSlot) -> None:
+        if self._devices_tg is None:
+            raise RuntimeError("device tasks are not running")
+        device_id = slot.device.device_id
+        self._device_tasks[device_id] = self._devices_tg.create_task(
+            self.run_device(slot), name=device_id
+        )
+
+    def add_device(self, slot: DeviceSlot) -> None:
+        """Start reading a device bound while the gateway runs."""
+        device_id = slot.device.device_id
+        if device_id in self.slots:
+            raise ValueError(f"device id {device_id!r} is already in use")
+        self.slots[device_id] = slot
+        try:
+            self._start_device(slot)
+        except RuntimeError:
+            del self.slots[device_id]
+            raise
+
+    async def remove_device(self, device_id: str) -> None:
+        """Stop reading a device and forget its slot (its stored data stays)."""
+        slot = self.slots.pop(device_id)
+        task = self._device_tasks.pop(device_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+        self.hub.publish({"type": "device_removed", "device_id": slot.device.device_id})
 
     def statuses(self) -> list[DeviceStatus]:
         """Every device's status now."""

@@ -20,6 +20,7 @@ import uvicorn
 from drivers.devices import open_device
 from gateway.api import create_app
 from gateway.auth import KioskAuth
+from gateway.bindings import BindingError, load_bindings, slot_for
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
 from gateway.pipeline import DeviceSlot, Pipeline
@@ -76,6 +77,15 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             resumed = await sessions.resume()
             if resumed is not None:
                 logger.info("resuming session %s (%s)", resumed.id, resumed.state.value)
+            configured = {slot.device.device_id for slot in slots}
+            for b in await store.call(load_bindings):
+                if b.id in configured:
+                    logger.warning("bound device %s: the config now has that id; config wins", b.id)
+                    continue
+                try:
+                    slots.append(slot_for(b.id, b.uri, b.label))
+                except BindingError as exc:
+                    logger.error("bound device %s not started: %s", b.id, exc)
             engine = SignalEngine(default_factories(), refiners=default_refiners())
             pipeline = Pipeline(settings.pipeline, store, hub, slots, engine)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
@@ -94,8 +104,7 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                     tg.create_task(pipeline.run_writer(), name="writer")
                     tg.create_task(pipeline.run_status(), name="status")
                     tg.create_task(context.loop_monitor.run(), name="loop-monitor")
-                    for slot in slots:
-                        tg.create_task(pipeline.run_device(slot), name=slot.device.device_id)
+                    tg.create_task(pipeline.run_devices(), name="devices")
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
                     tg.create_task(_stop_when(stop, server, server_task), name="stopper")
                     # uvicorn has no "started" event to await

@@ -101,6 +101,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sample_block ADD COLUMN session_id TEXT;
     CREATE INDEX measurement_session ON measurement (session_id);
     """,
+    """
+    CREATE TABLE device_binding (
+        id TEXT PRIMARY KEY,             -- device id, as in config
+        uri TEXT NOT NULL,
+        label TEXT NOT NULL,
+        bound_wall_s REAL NOT NULL,
+        forgotten_wall_s REAL            -- set when the nurse forgets the device
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

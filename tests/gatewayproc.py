@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 HELSEROM = Path(sys.executable).parent / "helserom"
 DEVICE_ID = "oximeter-1"
 LINK = "usb-Nonin_Medical_Inc._Xpod-if00-port0"
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 40.0  # generous: a loaded 2-core CI machine starts slowly
 STOP_TIMEOUT_S = 10.0
 KIOSK_LINE = re.compile(r"Kiosk: ((http://[^/\s]+)/login\?token=(\S+))")
 ERROR_LOG_LINE = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) ", re.MULTILINE)
