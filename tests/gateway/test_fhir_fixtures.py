@@ -26,6 +26,7 @@ from gateway.store import Store
 
 T0 = 1_795_426_800.0  # 2026-11-23T09:40:00Z
 CUFF_TIME = datetime(2026, 11, 23, 6, 0, 5, tzinfo=UTC)
+UNSET = datetime(2000, 1, 1, tzinfo=UTC)  # what a cuff that lost its clock says
 CAREPLAN = Path(__file__).parents[2] / "config" / "careplans" / "example.toml"
 PLETH_FS = 75.0
 ECG_FS = 250.0
@@ -53,6 +54,9 @@ class Spot:
     quality: QualityFlag = QualityFlag.NONE
 
 
+NAN = math.nan
+MISSING = QualityFlag.MISSING
+MINUTE = timedelta(minutes=1)
 SPOTS = (
     Spot(Quantity.SPO2, 95.0, "oximeter-1", 10.0, Verdict.VALID),  # green -> N
     Spot(Quantity.SPO2, 89.0, "oximeter-1", 11.0, Verdict.QUESTIONABLE),  # yellow, low -> L
@@ -63,11 +67,11 @@ SPOTS = (
     Spot(Quantity.BP_DIASTOLIC, 90.0, "cuff-1", 20.0, Verdict.VALID, CUFF_TIME),
     Spot(Quantity.BP_MEAN, 110.0, "cuff-1", 20.0, Verdict.VALID, CUFF_TIME),
     # a second reading after the cuff lost its clock (year 2000 = factory default)
-    Spot(Quantity.BP_SYSTOLIC, 85.0, "cuff-1", 40.0, Verdict.VALID, datetime(2000, 1, 1, tzinfo=UTC), False),
-    Spot(Quantity.BP_DIASTOLIC, 55.0, "cuff-1", 40.0, Verdict.VALID, datetime(2000, 1, 1, tzinfo=UTC), False),
-    Spot(Quantity.BP_MEAN, math.nan, "cuff-1", 40.0, Verdict.INVALID, datetime(2000, 1, 1, tzinfo=UTC), False, QualityFlag.MISSING),
-    Spot(Quantity.BODY_WEIGHT, 82.5, "scale-1", 30.0, Verdict.VALID, CUFF_TIME + timedelta(minutes=1)),
-    Spot(Quantity.BODY_TEMPERATURE, 38.4, "thermo-1", 35.0, Verdict.VALID, datetime(2000, 1, 1, 0, 1, tzinfo=UTC), False),
+    Spot(Quantity.BP_SYSTOLIC, 85.0, "cuff-1", 40.0, Verdict.VALID, UNSET, False),
+    Spot(Quantity.BP_DIASTOLIC, 55.0, "cuff-1", 40.0, Verdict.VALID, UNSET, False),
+    Spot(Quantity.BP_MEAN, NAN, "cuff-1", 40.0, Verdict.INVALID, UNSET, False, MISSING),
+    Spot(Quantity.BODY_WEIGHT, 82.5, "scale-1", 30.0, Verdict.VALID, CUFF_TIME + MINUTE),
+    Spot(Quantity.BODY_TEMPERATURE, 38.4, "thermo-1", 35.0, Verdict.VALID, UNSET + MINUTE, False),
 )  # fmt: skip
 
 
