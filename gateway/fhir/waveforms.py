@@ -104,8 +104,12 @@ def factor_for(x: NDArray[np.float64]) -> float:
 
 
 def encode(x: NDArray[np.float64], factor: float) -> str:
-    """SampledData.data: integers (x / factor), "E" for a non-finite sample."""
-    return " ".join(str(round(v / factor)) if math.isfinite(v) else "E" for v in x.tolist())
+    """SampledData.data: integers (x / factor, rounded half to even), "E" for non-finite."""
+    finite = np.isfinite(x)
+    tokens = [str(v) for v in np.rint(np.where(finite, x, 0.0) / factor).astype(np.int64).tolist()]
+    for k in np.flatnonzero(~finite).tolist():
+        tokens[k] = "E"
+    return " ".join(tokens)
 
 
 def decode(data: str, factor: float, origin: float = 0.0) -> NDArray[np.float64]:
