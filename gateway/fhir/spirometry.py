@@ -60,15 +60,30 @@ class Blows:
 
 
 class _Cutter(FlowChannel):
-    """The engine's blow detector, keeping each blow's samples instead of only its results."""
+    """The engine's blow detector, keeping each blow's samples instead of only its results.
+
+    One rule of its own: a blow already under way at the first sample after a gap (or at
+    the start of the recording) lost its start, so it is left out (``dropped``): cut from
+    mid-expiration it could otherwise pass as a small acceptable manoeuvre.
+    """
 
     def __init__(self, fs_hz: float) -> None:
         super().__init__(fs_hz, "flow")
         self.blows: list[NDArray[np.float64]] = []
         self.times: list[float] = []
+        self.dropped = 0
         self.wall_s = math.nan  # receive time of the block being fed
+        self._gap_total = 0  # ring.total at the last gap
+
+    def feed(self, block: NDArray[np.float64], *, gap_before: bool) -> None:
+        if gap_before:
+            self._gap_total = self.ring.total
+        super().feed(block, gap_before=gap_before)
 
     def _judge(self, length: int, after: int) -> None:
+        if self.start_total == self._gap_total:
+            self.dropped += 1
+            return
         # the same samples FlowChannel._judge analyses
         held = self.ring.latest(length + round(PRE_BLOW_S * self.fs_hz) + after)[:, 0]
         self.blows.append(held[: held.size - after] if after else held)
@@ -95,17 +110,15 @@ def find_blows(blocks: Sequence[BlockRow]) -> list[Blows]:
             continue
         fs = segs[0].fs_hz
         cutter = _Cutter(fs)
-        first_wall = math.nan
         for seg in segs:
             if seg.fs_hz != fs:
                 continue  # one rate per spirometer; a changed rate is not this session's device
             step = max(1, round(fs * 0.25))
             for k in range(0, seg.samples.shape[0], step):
                 cutter.wall_s = seg.start_wall_s + (k + step) / fs
+                # a gap drops the blow in progress, as in the live engine
                 cutter.feed(seg.samples[k : k + step, 0], gap_before=(k == 0))
-            cutter.finish()
-            if math.isnan(first_wall):
-                first_wall = seg.start_wall_s
+        cutter.finish()
         if cutter.blows:
             start = cutter.times[0] - cutter.blows[0].size / fs
             out.append(Blows(device_id, fs, tuple(cutter.blows), start, cutter.times[-1]))

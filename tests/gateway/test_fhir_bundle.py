@@ -30,6 +30,7 @@ from gateway.fhir.codes import (
     UCUM,
     instant,
 )
+from gateway.fhir.spirometry import find_blows
 from gateway.fhir.waveforms import decode
 from tests.gateway.test_fhir_fixtures import (
     CAREPLAN,
@@ -145,6 +146,7 @@ async def test_every_resource_validates(vitals: tuple[Path, str], tmp_path: Path
     assert kinds.count("Patient") == 1 and kinds.count("Encounter") == 1
     assert kinds.count("Device") == 6  # five devices and the gateway
     assert kinds[-1] == "Provenance"
+    assert "DiagnosticReport" not in kinds  # no airway flow, no spirometry report
     spiro_path = tmp_path / "spiro.sqlite3"
     sid = await make_spiro_session(spiro_path, {"sex": "male", "age_y": 50, "height_cm": 180})
     validate_all(bundle_of(spiro_path, sid))
@@ -317,9 +319,14 @@ async def test_devices_encounter_and_provenance(vitals: tuple[Path, str]) -> Non
     assert bundle_of(path, sid)["entry"][5]["fullUrl"] == b["entry"][5]["fullUrl"]  # stable ids
 
 
-def _spiro_cli(tmp_path: Path, extra: list[str]) -> dict[str, Any]:
+def _spiro_cli_of(tmp_path: Path, flows: list[Any]) -> list[dict[str, Any]]:
+    manoeuvres: list[dict[str, Any]] = _spiro_cli(tmp_path, [], flows)["manoeuvres"]
+    return manoeuvres
+
+
+def _spiro_cli(tmp_path: Path, extra: list[str], flows: list[Any] | None = None) -> dict[str, Any]:
     args = ["spiro", "--fs", str(SPIRO_FS)]  # the body of `helserom analyze spiro`
-    for k, flow in enumerate(blows()):
+    for k, flow in enumerate(blows() if flows is None else flows):
         path = tmp_path / f"blow{k}.csv"
         # the samples exactly as the store holds them (float32)
         np.savetxt(path, flow.astype(np.float32), header="flow_lps", comments="", fmt="%.9g")
@@ -387,3 +394,23 @@ async def test_spirometry_without_patient_data_has_no_reference(tmp_path: Path) 
     assert "reference" not in cli
     for o in by_code(b, "20150-9"):
         assert "referenceRange" not in o and "interpretation" not in o
+
+
+async def test_spirometry_gap_drops_a_blow_and_the_last_blow_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "gw.sqlite3"
+    one = blows()[0].size / SPIRO_FS + 3.0  # seconds per blow with its rest
+    # a block lost in the middle of the second blow; the recording ends right after the third
+    sid = await make_spiro_session(
+        path, {"pseudonym": "P-9"}, drop_s=3.0 + one + 3.0, end_rest=False
+    )
+    data = read_session_file(path, sid)
+    assert data is not None
+    (found,) = find_blows(data.blocks)
+    assert len(found.flows_lps) == 2  # the blow with a hole cannot be judged
+    b = build_bundle(data, options())
+    validate_all(b)
+    (report,) = resources(b, "DiagnosticReport")
+    assert "(2 manoeuvres, 2 acceptable)" in report["conclusion"]
+    expected = max(m["fvc_l"] for m in _spiro_cli_of(tmp_path, [blows()[0], blows()[2]]))
+    (fvc,) = by_code(b, "19868-9")
+    assert fvc["valueQuantity"]["value"] == pytest.approx(expected, rel=1e-9)

@@ -170,11 +170,20 @@ def blows() -> list[NDArray[np.float64]]:
     return [manoeuvre(SPIRO_FS, 4.5 + 0.04 * k, 3.6 + 0.03 * k).flow_lps for k in range(3)]
 
 
-async def make_spiro_session(path: Path, patient: dict[str, Any]) -> str:
-    """A session where three blows are streamed as 0.25-s flow blocks, 3 s of rest around each."""
+async def make_spiro_session(
+    path: Path, patient: dict[str, Any], *, drop_s: float | None = None, end_rest: bool = True
+) -> str:
+    """A session where three blows are streamed as 0.25-s flow blocks, 3 s of rest around each.
+
+    ``drop_s``: the block at that stream time is lost; ``end_rest=False``: the recording stops
+    right after the last blow (before the blow detector's quiet time ends it).
+    """
     rest = np.zeros(int(3 * SPIRO_FS))
     flow = np.concatenate([rest, *(np.concatenate([b, rest]) for b in blows())])
+    if not end_rest:
+        flow = flow[: flow.size - rest.size]
     step = int(0.25 * SPIRO_FS)
+    lost = None if drop_s is None else int(drop_s * SPIRO_FS) // step * step
     async with Store(path) as store:
         await store.register_device("spiro-1", "spiro", "serial:///dev/pts/9?codec=spiro", T0)
         sm = SessionManager(store, clock=lambda: T0)
@@ -191,6 +200,7 @@ async def make_spiro_session(path: Path, patient: dict[str, Any]) -> str:
                 ReceiveTime(T0 + 100.0 + (i + step) / SPIRO_FS, 100.0),
             )
             for i in range(0, flow.size, step)
+            if i != lost
         ]
         await store.write(out, [None] * len(out))
         await sm.end()
