@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Annotated, Literal
@@ -28,7 +29,10 @@ async def export_session(
 ) -> Response:
     """The session's FHIR R4 transaction Bundle (404 for an unknown session)."""
     ctx: GatewayContext = request.app.state.context
-    data = await ctx.pipeline.store.call(read_session, session_id)
+    waveforms = ctx.settings.export.waveforms
+    data = await ctx.pipeline.store.call(
+        functools.partial(read_session, waveforms=waveforms), session_id
+    )
     if data is None:
         raise HTTPException(404, f"no session {session_id!r}")
     try:

@@ -40,7 +40,7 @@ def export(
     except settings_mod.ConfigError as exc:
         raise _fail(f"{exc.path}: {'; '.join(exc.problems)}") from None
     try:
-        data = read_session_file(settings.store_path, session)
+        data = read_session_file(settings.store_path, session, waveforms=settings.export.waveforms)
         if data is None:
             raise _fail(f"no session {session!r} in {settings.store_path}")
         bundle = export_fhir(data, settings, time.time())

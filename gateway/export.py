@@ -14,18 +14,26 @@ from typing import Any
 
 import numpy as np
 
+from drivers.model import Quantity
 from gateway.clinical.careplan import CarePlanError, load_careplan
 from gateway.fhir import ExportOptions, build_bundle
 from gateway.fhir.source import BlockRow, DeviceRow, MeasurementRow, SessionData, SessionRow
 from gateway.settings import Settings
+
+FLOW_KEY = Quantity.AIRWAY_FLOW.spec.key
 
 
 class ExportError(Exception):
     """A session that cannot be exported (unknown id, unreadable database)."""
 
 
-def read_session(db: sqlite3.Connection, session_id: str) -> SessionData | None:
-    """The session's rows, or None if there is no such session."""
+def read_session(
+    db: sqlite3.Connection, session_id: str, *, waveforms: bool = True
+) -> SessionData | None:
+    """The session's rows, or None if there is no such session.
+
+    ``waveforms=False`` reads only the airway-flow blocks (spirometry still needs them).
+    """
     row = db.execute(
         "SELECT id, state, created_wall_s, started_wall_s, ended_wall_s, patient"
         " FROM session WHERE id = ?",
@@ -62,8 +70,8 @@ def read_session(db: sqlite3.Connection, session_id: str) -> SessionData | None:
         for r in db.execute(
             "SELECT id, device_id, quantity, channels, fs_hz, first_index, n_samples, unit,"
             " samples, received_wall_s, quality FROM sample_block WHERE session_id = ?"
-            " ORDER BY device_id, quantity, first_index, id",
-            (session_id,),
+            " AND (? OR quantity = ?) ORDER BY device_id, quantity, first_index, id",
+            (session_id, waveforms, FLOW_KEY),
         )
     )
     ids = sorted({m.device_id for m in measurements} | {b.device_id for b in blocks})
@@ -103,7 +111,7 @@ def _device(db: sqlite3.Connection, device_id: str, until: float | None) -> Devi
     )
 
 
-def read_session_file(path: Path, session_id: str) -> SessionData | None:
+def read_session_file(path: Path, session_id: str, *, waveforms: bool = True) -> SessionData | None:
     """Open the store read-only and read one session (None if unknown)."""
     if not path.is_file():
         raise ExportError(f"{path}: no database here (check gateway.state_dir)")
@@ -113,7 +121,7 @@ def read_session_file(path: Path, session_id: str) -> SessionData | None:
         raise ExportError(f"{path}: cannot open the database read-only: {exc}") from None
     try:
         db.execute("PRAGMA busy_timeout=5000")
-        return read_session(db, session_id)
+        return read_session(db, session_id, waveforms=waveforms)
     except sqlite3.Error as exc:
         raise ExportError(f"{path}: cannot read session {session_id}: {exc}") from None
     finally:

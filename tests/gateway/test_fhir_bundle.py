@@ -270,6 +270,8 @@ async def test_waveforms_capped_or_left_out(vitals: tuple[Path, str]) -> None:
     assert len(capped) == 1 and len(capped[0]["valueSampledData"]["data"].split()) == 150
     none = bundle_of(*vitals, waveforms=False)
     assert '"valueSampledData"' not in json.dumps(none)
+    data = read_session_file(*vitals, waveforms=False)
+    assert data is not None and data.blocks == () and len(data.measurements) == 13
 
 
 async def test_patient_never_carries_more_than_configured(vitals: tuple[Path, str]) -> None:
