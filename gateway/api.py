@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
 from gateway.api_devices import router as devices_router
+from gateway.api_export import router as export_router
 from gateway.auth import COOKIE_NAME, KioskAuth, require_kiosk, websocket_allowed
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
@@ -106,6 +107,7 @@ def create_app(
 
     auth_required = [Depends(require_kiosk)]
     app.include_router(devices_router)
+    app.include_router(export_router)
 
     @app.get("/", dependencies=auth_required, include_in_schema=False)
     async def root() -> Response:

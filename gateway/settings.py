@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from drivers.devices import KNOWN_BLE_PROFILES, KNOWN_CODECS
 from drivers.errors import UriError
 from drivers.transports.uri import DeviceUri
+from gateway.clinical.careplan import CarePlanError, load_careplan
 
 ENV_PREFIX = "HELSEROM_"
 LOOPBACK_NAMES = ("localhost",)
@@ -203,6 +204,39 @@ class SimSettings(_Section):
         return value
 
 
+class ExportSettings(_Section):
+    """FHIR export of a session (docs/fhir.md)."""
+
+    patient: Literal["pseudonymous", "minimal"] = "pseudonymous"
+    pseudonym_system: str = Field(
+        default="https://helserom.no/fhir/sid/pseudonym", pattern=r"^(urn:|https?://)\S+$"
+    )
+    waveforms: bool = True
+    waveform_max_s: float = Field(default=60.0, ge=0, le=3600)
+    reference: Literal["gli2012", "gli-global-2022"] = "gli2012"
+
+
+class ClinicalSettings(_Section):
+    """Clinical rules the room applies."""
+
+    careplan: Path | None = Field(
+        default=None, description="care plan TOML (traffic lights; config/careplans/)"
+    )
+
+    @field_validator("careplan")
+    @classmethod
+    def _loadable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        try:
+            load_careplan(value)
+        except OSError as exc:
+            raise ValueError(f"a readable care plan file ({exc.strerror})") from None
+        except CarePlanError as exc:
+            raise ValueError(f"a valid care plan ({exc})") from None
+        return value
+
+
 class Settings(BaseSettings):
     """All gateway settings."""
 
@@ -215,6 +249,8 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     devices: list[DeviceSettings] = Field(default_factory=list)
     sim: SimSettings = SimSettings()
+    export: ExportSettings = ExportSettings()
+    clinical: ClinicalSettings = ClinicalSettings()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
