@@ -15,7 +15,15 @@ from dataclasses import dataclass, replace
 
 from drivers.devices import Device
 from drivers.errors import DriverError, PortGoneError
-from drivers.model import DeviceEvent, DeviceInfo, DeviceStatus, Measurement, SampleBlock
+from drivers.model import (
+    DeviceEvent,
+    DeviceInfo,
+    DeviceStatus,
+    Measurement,
+    Quantity,
+    SampleBlock,
+)
+from gateway.clinical.careplan import CarePlan, TrafficLight
 from gateway.live import (
     LiveHub,
     derived_message,
@@ -26,6 +34,7 @@ from gateway.live import (
 from gateway.queues import DropOldestQueue
 from gateway.settings import PipelineSettings
 from gateway.signals.engine import EngineResult, SignalEngine
+from gateway.signals.verdict import Assessed
 from gateway.store import Store, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -108,11 +117,14 @@ class Pipeline:
         hub: LiveHub,
         slots: list[DeviceSlot],
         engine: SignalEngine | None = None,
+        *,
+        careplan: CarePlan | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.hub = hub
         self.engine = engine if engine is not None else SignalEngine({})
+        self.careplan = careplan
         self._engine_logged_s = -math.inf
         self.slots = {s.device.device_id: s for s in slots}
         self.queue: DropOldestQueue[_Tagged] = DropOldestQueue(settings.device_queue_size)
@@ -223,11 +235,23 @@ class Pipeline:
         self.stats.last_write_s = time.time()
         for event, verdict in zip(events, judged.verdicts, strict=True):
             if isinstance(event, Measurement):
-                self.hub.publish(measurement_message(event, verdict))
+                light = self._light(event.quantity.spec.key, verdict)
+                self.hub.publish(measurement_message(event, verdict, light))
             elif isinstance(event, SampleBlock):
                 self.hub.publish(waveform_message(event))
         for derived in judged.derived:
-            self.hub.publish(derived_message(derived))
+            light = self._light(derived.value.key, derived.value.assessed)
+            self.hub.publish(derived_message(derived, light))
+
+    def _light(self, key: str, assessed: Assessed | None) -> TrafficLight | None:
+        """The care plan's colour for a judged value (never for an unjudged or invalid one)."""
+        if self.careplan is None or assessed is None:
+            return None
+        try:
+            quantity = Quantity.from_key(key)
+        except (KeyError, ValueError):
+            return None  # a derived value no plan can have bands for (fev1, pi, …)
+        return self.careplan.light(quantity, assessed)
 
     def _judge(self, events: list[DeviceEvent]) -> EngineResult:
         """The engine's verdicts; a bug there must not stop storing or showing data."""

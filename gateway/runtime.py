@@ -21,6 +21,7 @@ from drivers.devices import open_device
 from gateway.api import create_app
 from gateway.auth import KioskAuth
 from gateway.bindings import BindingError, load_bindings, slot_for
+from gateway.clinical.careplan import load_careplan
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
 from gateway.pipeline import DeviceSlot, Pipeline
@@ -87,7 +88,9 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                 except BindingError as exc:
                     logger.error("bound device %s not started: %s", b.id, exc)
             engine = SignalEngine(default_factories(), refiners=default_refiners())
-            pipeline = Pipeline(settings.pipeline, store, hub, slots, engine)
+            plan_path = settings.clinical.careplan
+            careplan = load_careplan(plan_path) if plan_path is not None else None
+            pipeline = Pipeline(settings.pipeline, store, hub, slots, engine, careplan=careplan)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
