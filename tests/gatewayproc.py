@@ -29,6 +29,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 HELSEROM = Path(sys.executable).parent / "helserom"
 DEVICE_ID = "oximeter-1"
+CAREPLAN = REPO / "config" / "careplans" / "example.toml"
 LINK = "usb-Nonin_Medical_Inc._Xpod-if00-port0"
 START_TIMEOUT_S = 40.0  # generous: a loaded 2-core CI machine starts slowly
 STOP_TIMEOUT_S = 10.0
@@ -57,6 +58,8 @@ link = "{link}"
 seed = 1
 hr_bpm = 72
 spo2_pct = 97
+[clinical]
+careplan = "{careplan}"
 """
 
 
@@ -167,7 +170,7 @@ def start_gateway(
     # sim.dir must stay < 80 characters: a short private directory under /tmp
     root = root or Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
     config = root / "gateway.toml"
-    text = config_text.format(root=root, device_id=DEVICE_ID, link=LINK)
+    text = config_text.format(root=root, device_id=DEVICE_ID, link=LINK, careplan=CAREPLAN)
     config.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELSEROM_")}
     env["PYTHONUNBUFFERED"] = "1"
