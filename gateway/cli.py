@@ -18,6 +18,7 @@ from drivers.transports.ble import scan as ble_scan
 from gateway import settings as settings_mod
 from gateway.cli_analyze import analyze_app
 from gateway.cli_export import export as export_command
+from gateway.cli_export import report as report_command
 from gateway.runtime import serve
 from gateway.simroom import run_sim_forever
 
@@ -32,6 +33,7 @@ config_app = typer.Typer(help="Work with config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(analyze_app, name="analyze")
 app.command("export")(export_command)
+app.command("report")(report_command)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (see config/gateway.toml)")

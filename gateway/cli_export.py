@@ -1,4 +1,5 @@
-"""``helserom export SESSION --format fhir``: a session as a FHIR R4 Bundle (JSON).
+"""``helserom export SESSION --format fhir`` (FHIR R4 Bundle) and ``helserom report SESSION``
+(the printable summary).
 
 Reads the store read-only, so it works while the gateway runs. Exit 2 with one line for an
 unknown session, a bad config or an unreadable database.
@@ -6,6 +7,7 @@ unknown session, a bad config or an unreadable database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -14,7 +16,8 @@ from typing import Annotated, Literal
 import typer
 
 from gateway import settings as settings_mod
-from gateway.export import ExportError, export_fhir, read_session_file
+from gateway.export import ExportError, export_fhir, read_session_file, with_store_file
+from gateway.report_io import ReportError, html_to_pdf, report_html
 
 EXIT_BAD_INPUT = 2
 
@@ -52,5 +55,40 @@ def export(
         return
     try:
         output.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{output}: cannot write: {exc.strerror}") from None
+
+
+def report(
+    session: Annotated[str, typer.Argument(help="session id (UUID)")],
+    fmt: Annotated[
+        Literal["html", "pdf"], typer.Option("--format", help="html, or pdf printed by Chromium")
+    ] = "html",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here (pdf: required)")
+    ] = None,
+) -> None:
+    """The session summary, printable on A4 (HTML or PDF)."""
+    try:
+        settings = settings_mod.load(config)
+    except settings_mod.ConfigError as exc:
+        raise _fail(f"{exc.path}: {'; '.join(exc.problems)}") from None
+    if fmt == "pdf" and output is None:
+        raise _fail("--format pdf needs --output FILE")
+    try:
+        page = with_store_file(
+            settings.store_path, lambda db: report_html(db, session, settings, time.time())
+        )
+        if page is None:
+            raise _fail(f"no session {session!r} in {settings.store_path}")
+        data = page.encode() if fmt == "html" else asyncio.run(html_to_pdf(page))
+    except (ExportError, ReportError) as exc:
+        raise _fail(str(exc)) from None
+    if output is None:
+        typer.echo(page)
+        return
+    try:
+        output.write_bytes(data)
     except OSError as exc:
         raise _fail(f"{output}: cannot write: {exc.strerror}") from None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from gateway.clinical.careplan import CarePlanError, load_careplan
 from gateway.fhir import ExportOptions, build_bundle
 from gateway.fhir.source import BlockRow, DeviceRow, MeasurementRow, SessionData, SessionRow
 from gateway.settings import Settings
+
+T = TypeVar("T")
 
 FLOW_KEY = Quantity.AIRWAY_FLOW.spec.key
 
@@ -113,6 +116,11 @@ def _device(db: sqlite3.Connection, device_id: str, until: float | None) -> Devi
 
 def read_session_file(path: Path, session_id: str, *, waveforms: bool = True) -> SessionData | None:
     """Open the store read-only and read one session (None if unknown)."""
+    return with_store_file(path, lambda db: read_session(db, session_id, waveforms=waveforms))
+
+
+def with_store_file(path: Path, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` on a read-only connection to the store file (works while the gateway runs)."""
     if not path.is_file():
         raise ExportError(f"{path}: no database here (check gateway.state_dir)")
     try:
@@ -121,9 +129,9 @@ def read_session_file(path: Path, session_id: str, *, waveforms: bool = True) ->
         raise ExportError(f"{path}: cannot open the database read-only: {exc}") from None
     try:
         db.execute("PRAGMA busy_timeout=5000")
-        return read_session(db, session_id, waveforms=waveforms)
+        return fn(db)
     except sqlite3.Error as exc:
-        raise ExportError(f"{path}: cannot read session {session_id}: {exc}") from None
+        raise ExportError(f"{path}: cannot read the database: {exc}") from None
     finally:
         db.close()
 

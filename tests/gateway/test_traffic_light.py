@@ -25,9 +25,7 @@ async def test_lights_follow_the_plan_and_skip_invalid_values(tmp_path: Path) ->
     hub = LiveHub(64)
     engine = SignalEngine(default_factories(), refiners=default_refiners())
     async with Store(tmp_path / "gw.sqlite3") as store:
-        pipeline = Pipeline(
-            settings.pipeline, store, hub, [], engine, careplan=load_careplan(PLAN)
-        )
+        pipeline = Pipeline(settings.pipeline, store, hub, [], engine, careplan=load_careplan(PLAN))
         with hub.subscribe() as queue:
             batch = [
                 _m(Quantity.SPO2, 86.0),  # red in the example plan (< 88)
