@@ -113,6 +113,9 @@ class Broker:
     root: Path
     pki: Pki
     port: int = field(default_factory=free_port)
+    # Saves after this many changes. 1 (every change) is what the SIGKILL test needs; each
+    # save rewrites the whole file, so a 10,000-message backlog uses a larger value.
+    autosave_interval: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -128,7 +131,7 @@ per_listener_settings false
 persistence true
 persistence_location {self.root}/persist/
 autosave_on_changes true
-autosave_interval 1
+autosave_interval {self.autosave_interval}
 max_queued_messages 0
 max_inflight_messages 0
 log_dest file {self.root}/mosquitto.log

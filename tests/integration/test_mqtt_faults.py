@@ -119,6 +119,9 @@ async def _run_link(
 async def test_broker_down_while_10000_queue(tmp_path: Path, pki: Pki, broker: Broker) -> None:
     consumer = _subscribe_once(broker)
     broker.stop()  # SIGTERM: saves the consumer's session
+    # Autosave after every change rewrites the file per message (O(n^2) for a backlog);
+    # this test is about the gateway's queue, the SIGKILL test below keeps interval 1.
+    broker.autosave_interval = 1000
     n = 10_000
     gen = _run_link(tmp_path / "gw.sqlite3", _settings(broker, pki))
     run = await anext(gen)
