@@ -18,10 +18,13 @@ from contextlib import AsyncExitStack
 import uvicorn
 
 from drivers.devices import open_device
+from gateway import retention
 from gateway.api import create_app
 from gateway.auth import KioskAuth
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
+from gateway.mqtt import MqttLink
+from gateway.outbox import OutboxPolicy
 from gateway.pipeline import DeviceSlot, Pipeline
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
@@ -68,7 +71,18 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
         async with AsyncExitStack() as stack:
             if settings.sim.enabled:
                 await stack.enter_async_context(start_sim_room(settings.sim))
-            store = await stack.enter_async_context(Store(settings.store_path))
+            mq = settings.mqtt
+            policy = (
+                OutboxPolicy(
+                    settings.gateway.site,
+                    settings.gateway.room,
+                    mq.outbox_max_rows,
+                    mq.outbox_alert_rows,
+                )
+                if mq.enabled
+                else None
+            )
+            store = await stack.enter_async_context(Store(settings.store_path, policy))
             for slot in slots:
                 dev = slot.device
                 await store.register_device(dev.device_id, dev.kind, str(dev.uri), time.time())
@@ -79,6 +93,15 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             engine = SignalEngine(default_factories(), refiners=default_refiners())
             pipeline = Pipeline(settings.pipeline, store, hub, slots, engine)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
+            if mq.enabled:
+                context.mqtt = MqttLink(
+                    mq,
+                    store,
+                    settings.gateway.site,
+                    settings.gateway.room,
+                    health=context.health,
+                    statuses=pipeline.statuses,
+                )
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
                 create_app(context, auth, sessions),
@@ -94,6 +117,9 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                     tg.create_task(pipeline.run_writer(), name="writer")
                     tg.create_task(pipeline.run_status(), name="status")
                     tg.create_task(context.loop_monitor.run(), name="loop-monitor")
+                    tg.create_task(retention.run(store, settings.store), name="retention")
+                    if context.mqtt is not None:
+                        tg.create_task(context.mqtt.run(), name="mqtt")
                     for slot in slots:
                         tg.create_task(pipeline.run_device(slot), name=slot.device.device_id)
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")

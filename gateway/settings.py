@@ -253,8 +253,8 @@ class MqttSettings(_Section):
 class StoreSettings(_Section):
     """How long patient data stays in the room (docs/data-protection.md)."""
 
-    retention_after_delivery_s: float = Field(default=7 * 86400, ge=0, le=365 * 86400)
-    retention_undelivered_s: float = Field(default=30 * 86400, ge=0, le=365 * 86400)
+    # After the broker acked a measurement, or (for data never sent) after its session ended.
+    retention_s: float = Field(default=7 * 86400, ge=0, le=365 * 86400)
     purge_interval_s: float = Field(default=3600.0, ge=1, le=86400)
 
 
