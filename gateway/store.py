@@ -218,6 +218,22 @@ class Store:
     ) -> None:
         db = self.db
         session_id = self.session_id
+        state = self.outbox_state
+        before = (state.depth, state.backlog_from, state.enqueued, state.backlogged)
+        try:
+            self._write_events(db, events, verdicts, session_id)
+        except BaseException:
+            # rolled back: the outbox counters go back with the rows
+            state.depth, state.backlog_from, state.enqueued, state.backlogged = before
+            raise
+
+    def _write_events(
+        self,
+        db: sqlite3.Connection,
+        events: Sequence[StoredEvent],
+        verdicts: Sequence[Assessed | None] | None,
+        session_id: str | None,
+    ) -> None:
         with _transaction(db):
             for i, ev in enumerate(events):
                 if isinstance(ev, Measurement):
