@@ -148,6 +148,7 @@ class MqttLink:
         self.statuses_fn = statuses
         self.stats = LinkStats(down_since_monotonic_s=time.monotonic())
         self.outbox_stats = OutboxStats(0, 0, 0, None, 0)
+        self._alerting = False
 
     async def run(self) -> None:
         """Connect, drain, reconnect with backoff; forever (cancel to stop)."""
@@ -158,8 +159,21 @@ class MqttLink:
 
     async def refresh_stats(self) -> OutboxStats:
         """Re-read the outbox's depth and oldest age (for /healthz)."""
-        self.outbox_stats = await self.store.call(outbox.stats, self.store.outbox_state)
-        return self.outbox_stats
+        self.outbox_stats = o = await self.store.call(outbox.stats, self.store.outbox_state)
+        waiting = o.depth + o.backlogged
+        alerting = waiting >= self.settings.outbox_alert_rows
+        if alerting != self._alerting:
+            self._alerting = alerting
+            if alerting:
+                logger.warning(
+                    "mqtt: %d measurements wait for delivery (alert at %d); oldest %.0f s",
+                    waiting,
+                    self.settings.outbox_alert_rows,
+                    o.oldest_age_s or 0.0,
+                )
+            else:
+                logger.info("mqtt: outbox below its alert mark again (%d waiting)", waiting)
+        return o
 
     def problems(self) -> list[str]:
         """Alert texts for /healthz (empty: all well)."""
@@ -232,16 +246,23 @@ class MqttLink:
             raise MqttError(f"TLS handshake failed: {exc} (check ca_file/cert_file)") from exc
         conn.client.loop_start()
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            waiters = [
+                asyncio.ensure_future(conn.connected.wait()),
+                asyncio.ensure_future(conn.closed.wait()),
+            ]
+            try:
                 await asyncio.wait(
-                    [
-                        asyncio.ensure_future(conn.connected.wait()),
-                        asyncio.ensure_future(conn.closed.wait()),
-                    ],
-                    return_when=asyncio.FIRST_COMPLETED,
+                    waiters, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
                 )
+            finally:
+                for w in waiters:
+                    w.cancel()
             if not conn.connected.is_set():
-                raise MqttError(f"broker refused the connection: {conn.refused}")
+                raise MqttError(
+                    f"broker refused the connection: {conn.refused}"
+                    if conn.refused
+                    else f"no CONNACK within {CONNECT_TIMEOUT_S:.0f} s"
+                )
             self.stats.connected = True
             self.stats.connects += 1
             self.stats.session_present = conn.session_present
