@@ -202,6 +202,7 @@ class MqttLink:
             "last_error": self.stats.last_error,
             "published": self.stats.published,
             "acked": self.stats.acked,
+            "rejected": self.stats.rejected,
             "outbox_depth": o.depth,
             "outbox_rows": o.total_rows,
             "outbox_backlog": o.backlogged,

@@ -116,6 +116,7 @@ class Broker:
     # Saves after this many changes. 1 (every change) is what the SIGKILL test needs; each
     # save rewrites the whole file, so a 10,000-message backlog uses a larger value.
     autosave_interval: int = 1
+    acl: str | None = None  # mosquitto acl_file text; None: every client may do anything
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -145,9 +146,12 @@ keyfile {self.pki.server_key}
 require_certificate true
 use_identity_as_username true
 allow_anonymous false
+{f"acl_file {self.root}/acl" if self.acl is not None else ""}
 """,
             encoding="utf-8",
         )
+        if self.acl is not None:
+            (self.root / "acl").write_text(self.acl, encoding="utf-8")
 
     def start(self) -> None:
         """Start (or restart on the same port and persistence) and wait until it listens."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from drivers.model import Measurement, Quantity, ReceiveTime
+from drivers.model import DeviceStatus, Measurement, Quantity, ReceiveTime
 from gateway.mqtt import MqttLink
 from gateway.outbox import OutboxPolicy
 from gateway.settings import MqttSettings
@@ -187,3 +187,64 @@ async def test_broker_sigkill_persistent_session_survives(
     assert consumer.session_present[-1] is True  # and the consumer's, with its queue
     assert len(got) == 1000
     _check_order(got)
+
+
+async def test_status_and_health_arrive_and_the_broker_acl_sees_the_room_identity(
+    tmp_path: Path, pki: Pki
+) -> None:
+    # The broker lets the certificate's identity write only below its own room's topics.
+    acl = f"user {CLIENT_ID}\ntopic write helserom/{SITE}/{ROOM}/#\n\nuser hospital\ntopic read #\n"
+    broker = Broker(tmp_path / "acl-broker", pki, acl=acl)
+    broker.start()
+    consumer = Consumer(broker, "hospital", "#")
+    consumer.connect()
+    consumer.wait_connected()
+    statuses = [DeviceStatus("ox-1", "nonin2-oximeter", "serial:///x", connected=True)]
+    policy = OutboxPolicy(SITE, ROOM)
+    try:
+        async with Store(tmp_path / "gw.sqlite3", policy) as store:
+            link = MqttLink(
+                _settings(broker, pki),
+                store,
+                SITE,
+                ROOM,
+                health=lambda: {"status": "ok", "problems": [], "uptime_s": 1.0},
+                statuses=lambda: statuses,
+            )
+            task = asyncio.create_task(link.run())
+            await _write(store, 10)
+            await _until(lambda: len(consumer.unique("")) >= 12, 20, "12 messages")
+            await _until(lambda: store.outbox_state.depth == 0, 20, "all acked")
+            assert link.health_dict()["rejected"] == 0
+            # A room that writes outside its topics is refused per message (PUBACK 0x87):
+            # the row stays queued, counted as rejected, never marked delivered.
+            wrong = MqttLink(_settings(broker, pki, topic_prefix="elsewhere"), store, SITE, ROOM)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _write(store, 1, start=10)
+            task = asyncio.create_task(wrong.run())
+            await _until(lambda: wrong.stats.rejected >= 1, 20, "a rejection")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert store.outbox_state.depth == 1
+    finally:
+        consumer.close()
+        broker.stop(signal.SIGKILL)
+    topics = sorted(
+        {
+            t.rsplit("/", 1)[0] if "/status/" in t or "/measurement/" in t else t
+            for t, _ in consumer.messages
+        }
+    )
+    assert topics == [
+        f"helserom/{SITE}/{ROOM}/health",
+        f"helserom/{SITE}/{ROOM}/measurement",
+        f"helserom/{SITE}/{ROOM}/status",
+    ]
+    status = consumer.unique("status/")
+    assert status[0]["schema"] == "helserom.device-status/1" and status[0]["connected"] is True
+    health = consumer.unique("health")
+    assert health[0]["schema"] == "helserom.gateway-health/1" and health[0]["status"] == "ok"
+    assert consumer.without_id == 0
