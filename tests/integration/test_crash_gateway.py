@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -155,6 +156,12 @@ def test_sigkill_20_times_loses_no_acknowledged_measurement(
     acked_total = 0
     for i in range(KILLS):
         pid, base_url, token = _fork_gateway(zygote, config, root)
+        if i == 0:  # /healthz shows the link (unauthenticated, like every health check)
+            deadline = time.monotonic() + 15
+            while not (mqtt := httpx.get(f"{base_url}/healthz").json()["mqtt"])["connected"]:
+                assert time.monotonic() < deadline, mqtt
+                time.sleep(0.1)
+            assert {"outbox_depth", "oldest_undelivered_age_s", "outbox_backlog"} <= set(mqtt)
         acked = _acknowledged(base_url, token, rng.uniform(0.3, 2.0))
         _kill(pid)
         db = sqlite3.connect(db_path)
