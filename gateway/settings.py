@@ -238,6 +238,10 @@ class MqttSettings(_Section):
                     f"{', '.join(missing)} set when enabled and tls are true "
                     "(the room's client certificate is its identity)"
                 )
+            for key in ("ca_file", "cert_file", "key_file"):
+                path: Path = getattr(self, key)
+                if not path.is_file():
+                    raise ValueError(f"{key} to be an existing file (got {str(path)!r})")
         if self.enabled and not self.tls:
             try:
                 loopback = ipaddress.ip_address(self.host).is_loopback

@@ -91,6 +91,12 @@ def test_mqtt_settings_refuse_missing_certificates(tmp_path: Path) -> None:
         "mqtt: got {'enabled': True}; expected ca_file, cert_file, key_file set when enabled "
         "and tls are true (the room's client certificate is its identity)"
     ]
+    config.write_text(
+        '[mqtt]\nenabled = true\nca_file = "/nonexistent/ca.pem"\n'
+        'cert_file = "/nonexistent/c.pem"\nkey_file = "/nonexistent/k.pem"\n'
+    )
+    with pytest.raises(ConfigError, match="ca_file to be an existing file"):
+        load(config)
     config.write_text("[mqtt]\noutbox_max_rows = 100\noutbox_alert_rows = 200\n")
     with pytest.raises(ConfigError, match="outbox_alert_rows \\(200\\) at most outbox_max_rows"):
         load(config)
