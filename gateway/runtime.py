@@ -18,12 +18,15 @@ from contextlib import AsyncExitStack
 import uvicorn
 
 from drivers.devices import open_device
+from gateway import retention
 from gateway.api import create_app
 from gateway.auth import KioskAuth
 from gateway.bindings import BindingError, load_bindings, slot_for
 from gateway.clinical.careplan import load_careplan
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
+from gateway.mqtt import MqttLink
+from gateway.outbox import OutboxPolicy
 from gateway.pipeline import DeviceSlot, Pipeline
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
@@ -70,7 +73,18 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
         async with AsyncExitStack() as stack:
             if settings.sim.enabled:
                 await stack.enter_async_context(start_sim_room(settings.sim))
-            store = await stack.enter_async_context(Store(settings.store_path))
+            mq = settings.mqtt
+            policy = (
+                OutboxPolicy(
+                    settings.gateway.site,
+                    settings.gateway.room,
+                    mq.outbox_max_rows,
+                    mq.outbox_alert_rows,
+                )
+                if mq.enabled
+                else None
+            )
+            store = await stack.enter_async_context(Store(settings.store_path, policy))
             for slot in slots:
                 dev = slot.device
                 await store.register_device(dev.device_id, dev.kind, str(dev.uri), time.time())
@@ -92,6 +106,15 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             careplan = load_careplan(plan_path) if plan_path is not None else None
             pipeline = Pipeline(settings.pipeline, store, hub, slots, engine, careplan=careplan)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
+            if mq.enabled:
+                context.mqtt = MqttLink(
+                    mq,
+                    store,
+                    settings.gateway.site,
+                    settings.gateway.room,
+                    health=context.health,
+                    statuses=pipeline.statuses,
+                )
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
                 create_app(context, auth, sessions),
@@ -108,6 +131,9 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                     tg.create_task(pipeline.run_status(), name="status")
                     tg.create_task(context.loop_monitor.run(), name="loop-monitor")
                     tg.create_task(pipeline.run_devices(), name="devices")
+                    tg.create_task(retention.run(store, settings.store), name="retention")
+                    if context.mqtt is not None:
+                        tg.create_task(context.mqtt.run(), name="mqtt")
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
                     tg.create_task(_stop_when(stop, server, server_task), name="stopper")
                     # uvicorn has no "started" event to await

@@ -237,6 +237,65 @@ class ClinicalSettings(_Section):
         return value
 
 
+class MqttSettings(_Section):
+    """Delivery of measurements, device status and gateway health to an MQTT v5 broker."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8883, ge=1, le=65535)
+    tls: bool = True
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    topic_prefix: str = Field(default="helserom", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    session_expiry_s: int = Field(default=7 * 86400, ge=60, le=0xFFFFFFFE)
+    inflight: int = Field(default=64, ge=1, le=1000)
+    outbox_max_rows: int = Field(default=200_000, ge=10, le=10_000_000)
+    outbox_alert_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    health_interval_s: float = Field(default=60.0, ge=1, le=3600)
+    broker_down_alert_s: float = Field(default=300.0, ge=1, le=86400)
+    reconnect_max_s: float = Field(default=30.0, ge=0.1, le=600)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSettings:
+        if self.outbox_alert_rows > self.outbox_max_rows:
+            raise ValueError(
+                f"outbox_alert_rows ({self.outbox_alert_rows}) at most outbox_max_rows "
+                f"({self.outbox_max_rows})"
+            )
+        if self.enabled and self.tls:
+            missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"{', '.join(missing)} set when enabled and tls are true "
+                    "(the room's client certificate is its identity)"
+                )
+            for key in ("ca_file", "cert_file", "key_file"):
+                path: Path = getattr(self, key)
+                if not path.is_file():
+                    raise ValueError(f"{key} to be an existing file (got {str(path)!r})")
+        if self.enabled and not self.tls:
+            try:
+                loopback = ipaddress.ip_address(self.host).is_loopback
+            except ValueError:
+                loopback = self.host in LOOPBACK_NAMES
+            if not loopback:
+                raise ValueError(
+                    f"tls = true for a broker that is not on loopback (host {self.host!r})"
+                )
+        return self
+
+
+class StoreSettings(_Section):
+    """How long patient data stays in the room (docs/data-protection.md)."""
+
+    # After the broker acked a measurement, or (for data never sent) after its session ended.
+    retention_s: float = Field(default=7 * 86400, ge=0, le=365 * 86400)
+    purge_interval_s: float = Field(default=3600.0, ge=1, le=86400)
+
+
 class Settings(BaseSettings):
     """All gateway settings."""
 
@@ -251,6 +310,8 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     export: ExportSettings = ExportSettings()
     clinical: ClinicalSettings = ClinicalSettings()
+    mqtt: MqttSettings = MqttSettings()
+    store: StoreSettings = StoreSettings()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
