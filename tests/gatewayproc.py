@@ -60,7 +60,7 @@ hr_bpm = 72
 spo2_pct = 97
 [clinical]
 careplan = "{careplan}"
-"""
+""".replace("{careplan}", str(CAREPLAN))
 
 
 @dataclass
@@ -170,7 +170,7 @@ def start_gateway(
     # sim.dir must stay < 80 characters: a short private directory under /tmp
     root = root or Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
     config = root / "gateway.toml"
-    text = config_text.format(root=root, device_id=DEVICE_ID, link=LINK, careplan=CAREPLAN)
+    text = config_text.format(root=root, device_id=DEVICE_ID, link=LINK)
     config.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELSEROM_")}
     env["PYTHONUNBUFFERED"] = "1"
