@@ -12,6 +12,9 @@ const GATHER_TIMEOUT_MS = 5000;
 const RECONNECT_MS = 2000;
 const VIDEO_PREFERENCE = ["video/VP8", "video/H264", "video/VP9", "video/AV1"];
 const AUDIO_PREFERENCE = ["audio/opus"];
+const RETRY_MIN_S = 4;
+const RETRY_MAX_S = 30;
+const CONNECTED = ["connected", "completed"];
 const FINAL_CLOSE = { 4401: "refused", 4403: "removed", 4410: "ended" };
 
 const TEXT = {
@@ -70,8 +73,15 @@ function preferCodecs(pc) {
   }
 }
 
+function hasCandidates(pc) {
+  return /\r?\na=candidate:/.test(pc.localDescription?.sdp ?? "");
+}
+
+// After an ICE restart Chrome may still say "complete" (from the last round) right after
+// setLocalDescription while the new gathering has not begun: a description without
+// candidates means "wait for the next complete".
 function gatheringComplete(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  if (pc.iceGatheringState === "complete" && hasCandidates(pc)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -187,7 +197,23 @@ class Conversation {
   }
 
   send(message) {
+    if (message.sdp) this.note("out", message);
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  // A short log of descriptions sent and received (for diagnostics and tests): which ICE
+  // credentials and candidates each carried.
+  note(direction, msg) {
+    const lines = msg.sdp.split(/\r?\n/);
+    const peer = this.peers.get(direction === "out" ? msg.to : msg.from);
+    if (!peer) return;
+    peer.log.push({
+      direction,
+      type: msg.type,
+      ufrag: lines.find((l) => l.startsWith("a=ice-ufrag:"))?.slice(12) ?? null,
+      candidates: lines.filter((l) => l.startsWith("a=candidate:")).map((l) => l.split(" ")[4]),
+    });
+    if (peer.log.length > 20) peer.log.shift();
   }
 
   async onSignal(msg) {
@@ -224,7 +250,7 @@ class Conversation {
 
   peer(id, role) {
     const pc = new RTCPeerConnection(this.rtcConfiguration());
-    const peer = { id, role, pc, polite: this.id < id, makingOffer: false, restarts: 0 };
+    const peer = { id, role, pc, polite: this.id < id, makingOffer: false, restarts: 0, log: [] };
     peer.timer = null;
     this.peers.set(id, peer);
     for (const track of this.local.getTracks()) pc.addTrack(track, this.local);
@@ -264,6 +290,7 @@ class Conversation {
       peer = this.peer(msg.from, this.roles[msg.from] ?? "unknown");
     }
     const { pc } = peer;
+    this.note("in", msg);
     const collision = msg.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
     if (collision && !peer.polite) return; // the impolite side ignores the other's offer
     await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp }); // polite: implicit rollback
@@ -279,6 +306,7 @@ class Conversation {
     const state = peer.pc.iceConnectionState;
     peer.video.parentElement.dataset.ice = state;
     clearTimeout(peer.timer);
+    if (CONNECTED.includes(state)) clearTimeout(peer.retry);
     if (state === "failed") {
       this.restart(peer);
     } else if (state === "disconnected") {
@@ -293,12 +321,21 @@ class Conversation {
     peer.restarts += 1;
     this.restarts += 1;
     peer.pc.restartIce(); // fires negotiationneeded: a new offer with new ICE credentials
+    // Not back yet (no usable network at that moment, the offer lost)? Again, less often.
+    clearTimeout(peer.retry);
+    const delayS = Math.min(RETRY_MAX_S, Math.max(RETRY_MIN_S, this.config.restartAfterS * 2 ** peer.restarts));
+    peer.retry = setTimeout(() => {
+      if (!CONNECTED.includes(peer.pc.iceConnectionState) && this.peers.get(peer.id) === peer) {
+        this.restart(peer);
+      }
+    }, delayS * 1000);
   }
 
   drop(id) {
     const peer = this.peers.get(id);
     if (!peer) return;
     clearTimeout(peer.timer);
+    clearTimeout(peer.retry);
     peer.pc.close();
     peer.video.parentElement.remove();
     this.peers.delete(id);
@@ -307,9 +344,7 @@ class Conversation {
 
   update() {
     if (this.final) return;
-    const live = [...this.peers.values()].some((p) =>
-      ["connected", "completed"].includes(p.pc.iceConnectionState),
-    );
+    const live = [...this.peers.values()].some((p) => CONNECTED.includes(p.pc.iceConnectionState));
     this.root.dataset.state = live ? "live" : "waiting";
     this.root.dataset.peers = String(this.peers.size);
     this.say(live ? "live" : "waiting");
@@ -359,6 +394,7 @@ class Conversation {
         ice: peer.pc.iceConnectionState,
         connection: peer.pc.connectionState,
         restarts: peer.restarts,
+        signalling: peer.log,
         localCandidate: local
           ? { type: local.candidateType, address: local.address, port: local.port }
           : null,
