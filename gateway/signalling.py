@@ -186,21 +186,25 @@ async def _send_loop(ws: WebSocket, peer: Peer) -> None:
 
 
 async def _receive_loop(ws: WebSocket, hub: SignalHub, peer: Peer) -> None:
-    try:
-        while True:
-            text = await ws.receive_text()
-            if len(text) > MAX_MESSAGE_BYTES:
-                peer.close(1009, "message too big")
-                return
-            try:
-                message = json.loads(text)
-            except ValueError:
-                message = None
-            if not isinstance(message, dict):
-                hub.tell(peer, {"type": "error", "error": "expected a JSON object"})
-                continue
-            error = hub.relay(peer, message)
-            if error is not None:
-                hub.tell(peer, {"type": "error", "error": error, "ref": message.get("type")})
-    except WebSocketDisconnect:
-        peer.close(1000, "")
+    while True:
+        frame = await ws.receive()
+        if frame["type"] == "websocket.disconnect":
+            peer.close(1000, "")
+            return
+        text = frame.get("text")
+        if text is None:
+            hub.tell(peer, {"type": "error", "error": "expected a text frame with JSON"})
+            continue
+        if len(text) > MAX_MESSAGE_BYTES:
+            peer.close(1009, "message too big")
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            hub.tell(peer, {"type": "error", "error": "expected a JSON object"})
+            continue
+        error = hub.relay(peer, message)
+        if error is not None:
+            hub.tell(peer, {"type": "error", "error": error, "ref": message.get("type")})

@@ -216,6 +216,8 @@ def test_signalling_relays_and_removal_closes(gw: GatewayProcess, session: httpx
             assert recv(s)["type"] == "error"
             s.send("not json")
             assert recv(s)["type"] == "error"
+            s.send(b"\x00binary")
+            assert recv(s)["error"] == "expected a text frame with JSON"
             with signal(gw, gp["bearer"]) as g:
                 assert {p["id"] for p in recv(g)["peers"]} == {"kiosk", spec["participant_id"]}
                 recv(kiosk), recv(s)  # join notices
@@ -235,6 +237,20 @@ def test_signalling_relays_and_removal_closes(gw: GatewayProcess, session: httpx
     # a browser page from another origin may not signal, whatever it carries
     with pytest.raises(InvalidStatus):
         signal(gw, gw.token, origin="http://evil.example")
+
+
+def test_ending_the_session_closes_participant_sockets(gw: GatewayProcess) -> None:
+    with gw.client() as nurse:
+        assert nurse.post("/api/v1/session", json={"live": True}).status_code == 201
+        spec = api_join(gw, token=token_of(invite(nurse, admit=True))).json()
+        with signal(gw, gw.token) as kiosk, signal(gw, spec["bearer"]) as s:
+            recv(kiosk), recv(s), recv(kiosk)  # welcome, welcome, join
+            assert nurse.post("/api/v1/session/state", json={"state": "ended"}).is_success
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    s.recv(timeout=5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4410
+            assert recv(kiosk) == {"type": "leave", "id": spec["participant_id"]}
 
 
 def test_demo_session_prints_one_working_link() -> None:
