@@ -6,7 +6,8 @@ Here: a real gateway (``helserom run``), real coturn when asked, Debian's Chromi
 camera and microphone, one browser context per participant. The last stdout line is the JSON.
 
 Scenarios: ``mesh`` (kiosk ↔ specialist, then a GP admitted and removed), ``relay`` (TURN only,
-through a local coturn), ``restart`` (the media path's address disappears; ICE restart).
+through a local coturn), ``restart`` (the relay goes away and comes back; ICE restart), ``path``
+(the only address with candidates disappears and another appears; ICE restart).
 """
 
 from __future__ import annotations
@@ -338,7 +339,45 @@ def scenario_restart(room: Room, out: dict[str, Any]) -> None:
     out["after"] = {"kiosk": summary(kiosk), "specialist": summary(spec)}
 
 
-SCENARIOS = {"mesh": scenario_mesh, "relay": scenario_relay, "restart": scenario_restart}
+def scenario_path(room: Room, out: dict[str, Any]) -> None:
+    kiosk = room.kiosk()
+    room.api.post("/api/v1/session", json={"live": True}).raise_for_status()
+    inv = room.invite("specialist", admit=True)
+    _, spec, _ = room.participant("specialist", inv["link"])
+    out["connect_s"] = wait_until("kiosk sees specialist", connected_to(kiosk, {"specialist"}))
+    wait_until("specialist sees kiosk", connected_to(spec, {"nurse"}))
+    out["before"] = {"kiosk": summary(kiosk), "specialist": summary(spec)}
+    stalled = {"kiosk": frames_now(kiosk), "specialist": frames_now(spec)}
+    # The network path dies: the only address with candidates goes away; another comes.
+    cut = time.monotonic()
+    sh("ip", "addr", "del", "10.77.0.1/24", "dev", "v0")
+    sh("ip", "addr", "add", "10.77.0.2/24", "dev", "v0")
+
+    def recovered(page: Page, name: str) -> Callable[[], bool]:
+        def check() -> bool:
+            s = stats(page)
+            return bool(s) and all(
+                media_flowing(p)
+                and p["restarts"] >= 1
+                and (p["localCandidate"] or {}).get("address") == "10.77.0.2"
+                and p["framesDecoded"] >= stalled[name].get(p["id"], 0) + MIN_NEW_FRAMES
+                for p in s
+            )
+
+        return check
+
+    wait_until("kiosk recovers", recovered(kiosk, "kiosk"), 40)
+    wait_until("specialist recovers", recovered(spec, "specialist"), 20)
+    out["recovered_s"] = round(time.monotonic() - cut, 2)
+    out["after"] = {"kiosk": summary(kiosk), "specialist": summary(spec)}
+
+
+SCENARIOS = {
+    "mesh": scenario_mesh,
+    "relay": scenario_relay,
+    "restart": scenario_restart,
+    "path": scenario_path,
+}
 
 
 def main(name: str) -> dict[str, Any]:
@@ -362,6 +401,15 @@ def main(name: str) -> dict[str, Any]:
                 'transport_policy = "relay"\n'
                 "restart_after_s = 1.0\n"
             )
+        if name == "path":
+            # Media over a veth address only (no loopback candidates): when it goes, only a
+            # restart with the new address's candidates can reconnect.
+            sh("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+            sh("ip", "addr", "add", "10.77.0.1/24", "dev", "v0")
+            sh("ip", "link", "set", "v0", "up")
+            sh("ip", "link", "set", "v1", "up")
+            args = BASE_ARGS
+            extra_config = "[ice]\nrestart_after_s = 1.0\n"
         gw = start_gateway(root, config_text=CONFIG + extra_config)
         try:
             with sync_playwright() as pw:

@@ -114,3 +114,16 @@ def test_lost_relay_recovers_by_ice_restart() -> None:
         assert after["localCandidate"]["port"] != before["localCandidate"]["port"]  # new relay
     assert all(n > 0 for side in r["frames_rising_after"].values() for n in side.values())
     assert unexpected_console_errors(r) == []
+
+
+def test_lost_network_address_recovers_by_ice_restart() -> None:
+    r = run_scenario("path")
+    assert r["recovered_s"] < 30
+    for side in ("kiosk", "specialist"):
+        [before] = r["before"][side]
+        [after] = r["after"][side]
+        assert before["localCandidate"]["address"] == "10.77.0.1", before
+        assert before["restarts"] == 0 and after["restarts"] >= 1, (before, after)
+        assert_media(after)
+        assert after["localCandidate"]["address"] == "10.77.0.2", after
+    assert unexpected_console_errors(r) == []
