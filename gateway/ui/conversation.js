@@ -113,6 +113,10 @@ class Conversation {
     this.tiles = this.el("div", "conv-tiles");
     root.append(this.status, this.tiles);
     this.say("connecting");
+    new MutationObserver(() => this.relabel()).observe(document.documentElement, {
+      attributes: true,
+      attributeFilter: ["lang"],
+    });
   }
 
   el(tag, cls, attrs = {}) {
@@ -125,6 +129,14 @@ class Conversation {
   say(key) {
     this.status.textContent = text(key);
     this.status.dataset.key = key;
+  }
+
+  // The kiosk's language toggle sets <html lang>: follow it.
+  relabel() {
+    this.say(this.status.dataset.key);
+    for (const caption of this.root.querySelectorAll(".conv-name")) {
+      caption.textContent = text(caption.dataset.key);
+    }
   }
 
   async start() {
@@ -362,7 +374,8 @@ class Conversation {
     video.muted = self; // never hear yourself; the others' audio plays from their tile
     video.srcObject = stream;
     const caption = this.el("figcaption", "conv-name");
-    caption.textContent = text(self ? "self" : role);
+    caption.dataset.key = self ? "self" : role;
+    caption.textContent = text(caption.dataset.key);
     figure.append(video, caption);
     this.tiles.append(figure);
     return video;

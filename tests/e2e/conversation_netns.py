@@ -218,9 +218,19 @@ def frames_rising(page: Page, seconds: float = 2.0) -> dict[str, int]:
     return {p["role"]: p["framesDecoded"] - before.get(p["id"], 0) for p in stats(page)}
 
 
+def ice_generations(peer: dict[str, Any]) -> int:
+    """How many ICE credentials this side has used: 2 or more after an ICE restart.
+
+    Either side may restart (the other answers with new credentials too), so this counts the
+    distinct ufrags of the descriptions the side sent.
+    """
+    return len({d["ufrag"] for d in peer["signalling"] if d["direction"] == "out"})
+
+
 def summary(page: Page) -> list[dict[str, Any]]:
     return [
-        {
+        {"ice_generations": ice_generations(p)}
+        | {
             k: p[k]
             for k in (
                 "role",
@@ -324,7 +334,7 @@ def scenario_restart(room: Room, out: dict[str, Any]) -> None:
             s = stats(page)
             return bool(s) and all(
                 media_flowing(p)
-                and p["restarts"] >= 1
+                and ice_generations(p) >= 2
                 and (p["localCandidate"] or {}).get("type") == "relay"
                 and p["framesDecoded"] >= stalled[name].get(p["id"], 0) + MIN_NEW_FRAMES
                 for p in s
@@ -358,7 +368,7 @@ def scenario_path(room: Room, out: dict[str, Any]) -> None:
             s = stats(page)
             return bool(s) and all(
                 media_flowing(p)
-                and p["restarts"] >= 1
+                and ice_generations(p) >= 2
                 and (p["localCandidate"] or {}).get("address") == "10.77.0.2"
                 and p["framesDecoded"] >= stalled[name].get(p["id"], 0) + MIN_NEW_FRAMES
                 for p in s
