@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -450,6 +451,7 @@ def main(name: str) -> dict[str, Any]:
                 line for line in log.splitlines() if " ERROR " in line or "Traceback" in line
             ]
             gw.remove()
+    shutil.rmtree(root, ignore_errors=True)  # coturn writes its log until it stops
     return out
 
 
