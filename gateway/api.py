@@ -16,10 +16,19 @@ from starlette.websockets import WebSocketDisconnect
 
 from gateway.api_devices import router as devices_router
 from gateway.api_export import router as export_router
-from gateway.auth import COOKIE_NAME, KioskAuth, require_kiosk, websocket_allowed
+from gateway.api_session import router as session_router
+from gateway.auth import (
+    COOKIE_NAME,
+    KioskAuth,
+    PrincipalDep,
+    require_kiosk,
+    require_principal,
+    websocket_allowed,
+)
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
 from gateway.sessions import SessionManager
+from gateway.signalling import SignalHub
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +38,11 @@ UI_FILES = {  # name -> media type; only these are served
     "kiosk.css": "text/css; charset=utf-8",
     "i18n.js": "text/javascript; charset=utf-8",
     "pleth.js": "text/javascript; charset=utf-8",
+    "conversation.js": "text/javascript; charset=utf-8",
+    "conversation.css": "text/css; charset=utf-8",
+    "participant.html": "text/html; charset=utf-8",
 }
+PARTICIPANT_UI = {"i18n.js", "conversation.js", "conversation.css"}  # also for participants
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -83,6 +96,8 @@ def create_app(
     app.state.context = context
     app.state.auth = auth
     app.state.sessions = sessions
+    app.state.signal_hub = SignalHub()
+    app.include_router(session_router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -117,9 +132,17 @@ def create_app(
     async def kiosk() -> Response:
         return _ui_file("kiosk.html")
 
-    @app.get("/ui/{name}", dependencies=auth_required, include_in_schema=False)
-    async def ui_file(name: str) -> Response:
+    @app.get("/ui/{name}", include_in_schema=False)
+    async def ui_file(name: str, request: Request) -> Response:
+        if name in PARTICIPANT_UI:
+            await require_principal(request)
+        else:
+            require_kiosk(request)
         return _ui_file(name)
+
+    @app.get("/participant/", include_in_schema=False)
+    async def participant(who: PrincipalDep) -> Response:
+        return _ui_file("participant.html")
 
     @app.get(
         "/api/v1/devices",

@@ -58,8 +58,17 @@ def _setup_logging(level: str) -> None:
     )
 
 
+DemoOpt = Annotated[
+    bool,
+    typer.Option(
+        "--demo-session",
+        help="start a live session and print one single-use 'Specialist link: …' to join it",
+    ),
+]
+
+
 @app.command()
-def run(config: ConfigOpt = None) -> None:
+def run(config: ConfigOpt = None, demo_session: DemoOpt = False) -> None:
     """Start the gateway (and the simulated room when [sim] is enabled)."""
     cfg = _load_or_exit(config)
     _setup_logging(cfg.gateway.log_level)
@@ -68,8 +77,12 @@ def run(config: ConfigOpt = None) -> None:
         typer.echo(f"Helserom Gateway kjører / is running. Kiosk: {url}", err=False)
         sys.stdout.flush()
 
+    def demo(link: str) -> None:
+        typer.echo(f"Specialist link: {link}")
+        sys.stdout.flush()
+
     try:
-        asyncio.run(serve(cfg, on_ready=ready))
+        asyncio.run(serve(cfg, on_ready=ready, on_demo_link=demo if demo_session else None))
     except OSError as exc:
         typer.echo(f"error: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None

@@ -20,6 +20,7 @@ import uvicorn
 from drivers.devices import open_device
 from gateway import retention
 from gateway.api import create_app
+from gateway.api_session import demo_session_link
 from gateway.auth import KioskAuth
 from gateway.bindings import BindingError, load_bindings, slot_for
 from gateway.clinical.careplan import load_careplan
@@ -58,8 +59,16 @@ def kiosk_url(host: str, port: int, auth: KioskAuth) -> str:
     return f"http://{shown}:{port}/login?token={auth.token}"
 
 
-async def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the gateway until SIGTERM/SIGINT (or until a critical task fails)."""
+async def serve(
+    settings: Settings,
+    on_ready: Callable[[str], None] | None = None,
+    *,
+    on_demo_link: Callable[[str], None] | None = None,
+) -> None:
+    """Run the gateway until SIGTERM/SIGINT (or until a critical task fails).
+
+    With ``on_demo_link``, a live session is started and one specialist link handed to it.
+    """
     state_dir = settings.gateway.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     auth = KioskAuth.load_or_create(state_dir)
@@ -145,6 +154,9 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                         logger.info("listening on http://%s:%d", settings.server.host, port)
                         if on_ready is not None:
                             on_ready(url)
+                        if on_demo_link is not None:
+                            base = url.split("/login", 1)[0]
+                            on_demo_link(await demo_session_link(sessions, base))
             except* _Shutdown:
                 logger.info("stopped on request")
             finally:

@@ -296,6 +296,52 @@ class StoreSettings(_Section):
     purge_interval_s: float = Field(default=3600.0, ge=1, le=86400)
 
 
+class IceSettings(_Section):
+    """STUN/TURN servers handed to every peer connection (docs/conversation.md)."""
+
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret_file: Path | None = Field(
+        default=None, description="file holding coturn's static-auth-secret (mode 0600)"
+    )
+    turn_secret_credential: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="a systemd credential name ($CREDENTIALS_DIRECTORY/<name>)",
+    )
+    credential_ttl_s: float = Field(default=3600.0, ge=60, le=86400)
+    transport_policy: Literal["all", "relay"] = "all"
+    restart_after_s: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("stun_urls")
+    @classmethod
+    def _stun_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("stun:", "stuns:")):
+                raise ValueError(f"stun: or stuns: URLs (got {url!r})")
+        return urls
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("turn:", "turns:")):
+                raise ValueError(f"turn: or turns: URLs (got {url!r})")
+        return urls
+
+    @model_validator(mode="after")
+    def _secret_for_turn(self) -> IceSettings:
+        has_secret = self.turn_secret_file is not None or self.turn_secret_credential is not None
+        if self.turn_urls and not has_secret:
+            raise ValueError(
+                "turn_secret_file or turn_secret_credential with turn_urls (coturn "
+                "use-auth-secret; the secret is never written inline in the config)"
+            )
+        if self.transport_policy == "relay" and not self.turn_urls:
+            raise ValueError("turn_urls when transport_policy is 'relay'")
+        return self
+
+
 class Settings(BaseSettings):
     """All gateway settings."""
 
@@ -312,6 +358,7 @@ class Settings(BaseSettings):
     clinical: ClinicalSettings = ClinicalSettings()
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
+    ice: IceSettings = IceSettings()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:

@@ -73,6 +73,7 @@ class GatewayProcess:
     base_url: str = ""
     token: str = ""
     stdout_lines: list[str] = field(default_factory=list)
+    later_lines: queue.Queue[str | None] | None = None  # stdout after the kiosk line
 
     @property
     def sim_dir(self) -> Path:
@@ -160,7 +161,11 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
 
 
 def start_gateway(
-    root: Path | None = None, *, via_make: bool = False, config_text: str = CONFIG
+    root: Path | None = None,
+    *,
+    via_make: bool = False,
+    config_text: str = CONFIG,
+    extra_args: tuple[str, ...] = (),
 ) -> GatewayProcess:
     """Start ``helserom run`` (or ``make run``) on a simulated room; wait for its kiosk URL.
 
@@ -178,7 +183,7 @@ def start_gateway(
         command = (
             ["make", "--no-print-directory", "run", f"CONFIG={config}"]
             if via_make
-            else [str(HELSEROM), "run", "--config", str(config)]
+            else [str(HELSEROM), "run", "--config", str(config), *extra_args]
         )
         process = subprocess.Popen(
             command,
@@ -192,7 +197,7 @@ def start_gateway(
         )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-    gw = GatewayProcess(root, process)
+    gw = GatewayProcess(root, process, later_lines=lines)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not gw.login_url:
         try:
