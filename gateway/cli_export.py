@@ -27,21 +27,36 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+SessionArg = Annotated[str, typer.Argument(help="session id (UUID)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]
+
+
+def _settings(config: Path | None) -> settings_mod.Settings:
+    try:
+        return settings_mod.load(config)
+    except settings_mod.ConfigError as exc:
+        raise _fail(f"{exc.path}: {'; '.join(exc.problems)}") from None
+
+
+def _write(output: Path, data: bytes) -> None:
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise _fail(f"{output}: cannot write: {exc.strerror}") from None
+
+
 def export(
-    session: Annotated[str, typer.Argument(help="session id (UUID)")],
+    session: SessionArg,
     fmt: Annotated[
         Literal["fhir"], typer.Option("--format", help="export format (fhir: FHIR R4 Bundle)")
     ] = "fhir",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")] = None,
+    config: ConfigOpt = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
     ] = None,
 ) -> None:
     """Export a session (FHIR R4 transaction Bundle as JSON)."""
-    try:
-        settings = settings_mod.load(config)
-    except settings_mod.ConfigError as exc:
-        raise _fail(f"{exc.path}: {'; '.join(exc.problems)}") from None
+    settings = _settings(config)
     try:
         data = read_session_file(settings.store_path, session, waveforms=settings.export.waveforms)
         if data is None:
@@ -53,27 +68,21 @@ def export(
     if output is None:
         typer.echo(text)
         return
-    try:
-        output.write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise _fail(f"{output}: cannot write: {exc.strerror}") from None
+    _write(output, (text + "\n").encode())
 
 
 def report(
-    session: Annotated[str, typer.Argument(help="session id (UUID)")],
+    session: SessionArg,
     fmt: Annotated[
         Literal["html", "pdf"], typer.Option("--format", help="html, or pdf printed by Chromium")
     ] = "html",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")] = None,
+    config: ConfigOpt = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here (pdf: required)")
     ] = None,
 ) -> None:
     """The session summary, printable on A4 (HTML or PDF)."""
-    try:
-        settings = settings_mod.load(config)
-    except settings_mod.ConfigError as exc:
-        raise _fail(f"{exc.path}: {'; '.join(exc.problems)}") from None
+    settings = _settings(config)
     if fmt == "pdf" and output is None:
         raise _fail("--format pdf needs --output FILE")
     try:
@@ -88,7 +97,4 @@ def report(
     if output is None:
         typer.echo(page)
         return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        raise _fail(f"{output}: cannot write: {exc.strerror}") from None
+    _write(output, data)
