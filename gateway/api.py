@@ -14,7 +14,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
-from gateway.auth import COOKIE_NAME, KioskAuth, require_kiosk, websocket_allowed
+from gateway.api_media import router as media_router
+from gateway.auth import (
+    COOKIE_NAME,
+    KioskAuth,
+    require_kiosk,
+    require_principal,
+    websocket_allowed,
+)
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
 from gateway.sessions import SessionManager
@@ -27,7 +34,13 @@ UI_FILES = {  # name -> media type; only these are served
     "kiosk.css": "text/css; charset=utf-8",
     "i18n.js": "text/javascript; charset=utf-8",
     "pleth.js": "text/javascript; charset=utf-8",
+    "specialist.html": "text/html; charset=utf-8",
+    "specialist.js": "text/javascript; charset=utf-8",
+    "specialist.css": "text/css; charset=utf-8",
+    "whep.js": "text/javascript; charset=utf-8",
 }
+if resources.files("gateway.ui").joinpath("conversation.js").is_file():  # H-talk's, if present
+    UI_FILES["conversation.js"] = "text/javascript; charset=utf-8"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -113,7 +126,8 @@ def create_app(
     async def kiosk() -> Response:
         return _ui_file("kiosk.html")
 
-    @app.get("/ui/{name}", dependencies=auth_required, include_in_schema=False)
+    # the specialist's page loads these too: any principal (the nurse or a participant)
+    @app.get("/ui/{name}", dependencies=[Depends(require_principal)], include_in_schema=False)
     async def ui_file(name: str) -> Response:
         return _ui_file(name)
 
@@ -144,17 +158,7 @@ def create_app(
         ctx: GatewayContext = ws.app.state.context
         await ws.accept()
         with ctx.hub.subscribe() as queue:
-            await ws.send_json(
-                {
-                    "type": "hello",
-                    "schema": SCHEMA_VERSION,
-                    "site": ctx.settings.gateway.site,
-                    "room": ctx.settings.gateway.room,
-                    "language": ctx.settings.gateway.language,
-                    "sent_s": time.time(),
-                    "devices": _device_list(ctx),
-                }
-            )
+            await ws.send_json({**hello_message(ctx), "sent_s": time.time()})
             receiver = asyncio.ensure_future(ws.receive())
             try:
                 while True:
@@ -176,7 +180,20 @@ def create_app(
             finally:
                 receiver.cancel()
 
+    app.include_router(media_router)
     return app
+
+
+def hello_message(ctx: GatewayContext) -> dict[str, Any]:
+    """The first live message (WebSocket and the ``vitals`` data channel)."""
+    return {
+        "type": "hello",
+        "schema": SCHEMA_VERSION,
+        "site": ctx.settings.gateway.site,
+        "room": ctx.settings.gateway.room,
+        "language": ctx.settings.gateway.language,
+        "devices": _device_list(ctx),
+    }
 
 
 def _device_list(ctx: GatewayContext) -> list[dict[str, Any]]:

@@ -18,10 +18,11 @@ from contextlib import AsyncExitStack
 import uvicorn
 
 from drivers.devices import open_device
-from gateway.api import create_app
+from gateway.api import create_app, hello_message
 from gateway.auth import KioskAuth
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
+from gateway.media import MediaHub
 from gateway.pipeline import DeviceSlot, Pipeline
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
@@ -79,9 +80,12 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             engine = SignalEngine(default_factories(), refiners=default_refiners())
             pipeline = Pipeline(settings.pipeline, store, hub, slots, engine)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
+            media = MediaHub(settings, hub, lambda: hello_message(context))
+            app = create_app(context, auth, sessions)
+            app.state.media = media
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
-                create_app(context, auth, sessions),
+                app,
                 log_config=None,
                 lifespan="off",
                 ws="websockets-sansio",
@@ -94,6 +98,7 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                     tg.create_task(pipeline.run_writer(), name="writer")
                     tg.create_task(pipeline.run_status(), name="status")
                     tg.create_task(context.loop_monitor.run(), name="loop-monitor")
+                    tg.create_task(media.run(), name="media")
                     for slot in slots:
                         tg.create_task(pipeline.run_device(slot), name=slot.device.device_id)
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
