@@ -18,8 +18,8 @@ import httpx
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from hwsim.camera import read_stamp
 from fastapi import FastAPI
+from hwsim.camera import read_stamp
 
 from gateway.api_media import router
 from gateway.auth import KioskAuth
