@@ -80,7 +80,7 @@ class VideoEncoder:
         elif name == "h264_v4l2m2m":  # Raspberry Pi's hardware encoder (not verified here)
             ctx.options = {}
         else:  # libvpx VP8
-            ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+            ctx.options = {"deadline": "realtime", "cpu-used": "16", "lag-in-frames": "0"}
         self._ctx = ctx
         self.frames = 0
 
