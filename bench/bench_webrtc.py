@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "hardware-sim"))
 from aiortc.codecs.h264 import H264Encoder as AiortcH264  # noqa: E402
 from hwsim.camera import SyntheticCamera  # noqa: E402
 
+from tests.e2e.media_netns import in_netns  # noqa: E402
 from webrtc.encoder import VIDEO_TIME_BASE, VideoEncoder, bgr_to_i420  # noqa: E402
 
 
@@ -73,18 +74,21 @@ def main() -> None:
         print(f"{size[0]}x{size[1]}  aiortc default / ours = {ratio:.1f}x CPU")
     if "--encoders-only" in sys.argv:
         return
-    from tests.e2e.media_netns import in_netns
-
     print(f"== gateway → Chromium in unshare -n, 640x480@30 H.264, {seconds:.0f} s per phase")
     result = in_netns("bench", seconds, timeout_s=120 + 5 * seconds)
     print(json.dumps(result, indent=1))
-    dc, ws, vid = result["vitals_dc_ms"], result["vitals_ws_ms"], result["video_capture_to_frame_ms"]
+    dc, ws, vid = (
+        result["vitals_dc_ms"],
+        result["vitals_ws_ms"],
+        result["video_capture_to_frame_ms"],
+    )
     print(f"vitals data channel  p50 {dc['p50']} ms  p99 {dc['p99']} ms  (n={dc['n']})")
     print(f"vitals WebSocket     p50 {ws['p50']} ms  p99 {ws['p99']} ms  (n={ws['n']})")
     print(f"video capture→frame  p50 {vid['p50']} ms  p99 {vid['p99']} ms  (n={vid['n']})")
+    r = result
     print(
-        f"gateway CPU  idle {result['cpu_idle_pct']} %  1 viewer {result['cpu_1_viewer_pct']} %  "
-        f"2 viewers {result['cpu_2_viewers_pct']} %  (2nd viewer +{result['marginal_cpu_2nd_viewer_pct']} %)"
+        f"gateway CPU  idle {r['cpu_idle_pct']} %  1 viewer {r['cpu_1_viewer_pct']} %  "
+        f"2 viewers {r['cpu_2_viewers_pct']} %  (2nd viewer +{r['marginal_cpu_2nd_viewer_pct']} %)"
     )
 
 

@@ -19,6 +19,7 @@ from gateway import settings as settings_mod
 from gateway.cli_analyze import analyze_app
 from gateway.runtime import serve
 from gateway.simroom import run_sim_forever
+from webrtc.errors import WebRtcError
 
 app = typer.Typer(
     name="helserom",
@@ -68,6 +69,9 @@ def run(config: ConfigOpt = None) -> None:
         asyncio.run(serve(cfg, on_ready=ready))
     except OSError as exc:
         typer.echo(f"error: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    except WebRtcError as exc:  # loopback switch outside a test netns, encoder missing
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 

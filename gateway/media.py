@@ -29,6 +29,7 @@ from gateway.live import LiveHub
 from gateway.settings import CameraSettings, Settings
 from webrtc import loopback
 from webrtc.camera import CameraSource, encode_jpeg
+from webrtc.encoder import VideoEncoder
 from webrtc.errors import CameraError, WebRtcError
 from webrtc.peer import Viewer, answer_offer
 from webrtc.track import CameraTrack
@@ -120,9 +121,13 @@ class MediaHub:
         self.hello = hello
         self.ice = ice
         self.cameras = {c.id: camera_source(c) for c in settings.cameras}
+        if self.cameras and self.settings.h264_encoder != "libx264":
+            # refuse at start-up, not when the first viewer's sender dies
+            VideoEncoder("h264", 640, 480, 30, h264_encoder=self.settings.h264_encoder)
         self.viewers: dict[str, ViewerEntry] = {}
         self.snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
         self._tg: asyncio.TaskGroup | None = None
+        self.running = asyncio.Event()
         self._pending: set[str] = set()
 
     def camera_list(self) -> list[dict[str, Any]]:
@@ -137,9 +142,11 @@ class MediaHub:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
+                self.running.set()
                 await asyncio.Event().wait()  # until the runtime cancels us
         finally:
             self._tg = None
+            self.running.clear()
             entries = list(self.viewers.values())
             self.viewers.clear()
             for entry in entries:

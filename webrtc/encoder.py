@@ -81,6 +81,13 @@ class VideoEncoder:
             ctx.options = {}
         else:  # libvpx VP8
             ctx.options = {"deadline": "realtime", "cpu-used": "16", "lag-in-frames": "0"}
+        try:
+            ctx.open()  # fail here, not on the first frame inside aiortc's sender
+        except (av.FFmpegError, ValueError) as exc:
+            raise EncoderError(
+                f"cannot open encoder {name!r} at {width}x{height} ({exc}); for "
+                'h264_v4l2m2m check /dev/video11 (Raspberry Pi) or use "libx264"'
+            ) from exc
         self._ctx = ctx
         self.frames = 0
 

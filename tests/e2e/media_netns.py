@@ -153,8 +153,8 @@ def check(browser: Browser, gw: GatewayProcess) -> dict[str, Any]:
     ack = page.evaluate("window.helseromSnapshot(0)")
     out["snapshot_ack"] = ack
     out["snapshot_size"] = page.evaluate(
-        """(url) => new Promise((ok, bad) => { const i = new Image();
-             i.onload = () => ok([i.naturalWidth, i.naturalHeight]); i.onerror = bad; i.src = url; })""",
+        """(url) => new Promise((ok, bad) => { const i = new Image(); i.onerror = bad;
+             i.onload = () => ok([i.naturalWidth, i.naturalHeight]); i.src = url; })""",
         ack["url"],
     )
     page.context.close()

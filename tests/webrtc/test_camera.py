@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import aioice.ice
 import av
-import numpy as np
 import pytest
 from hwsim.camera import SyntheticCamera, read_stamp, stamp
 from hwsim.errors import CommandError
@@ -61,10 +65,10 @@ async def test_capture_runs_only_while_watched() -> None:
     cam.close()
 
 
-def test_camera_config_errors_name_key_value_expected(tmp_path: object) -> None:
+def test_camera_config_errors_name_key_value_expected(tmp_path: Path) -> None:
     s = Settings(cameras=[{"id": "derm", "source": "/dev/video2", "width": 1280, "height": 720}])
     assert s.cameras[0].source == "/dev/video2" and s.cameras[0].fps == 30
-    path = tmp_path / "bad.toml"  # type: ignore[operator]
+    path = tmp_path / "bad.toml"
     path.write_text(
         '[[cameras]]\nid = "x"\nsource = "rtsp://cam"\n[webrtc]\nh264_encoder = "nvenc"\n'
     )
@@ -86,7 +90,23 @@ def test_loopback_switch_refuses_outside_a_lo_only_namespace(
     assert loopback.interfaces() != ["lo"]  # this test runs outside a private namespace
     with pytest.raises(LoopbackRefused, match="unset HELSEROM_TEST_ALLOW_LOOPBACK_ICE"):
         loopback.enable_loopback_candidates()
-    import aioice.ice
-
     assert aioice.ice.get_host_addresses is loopback._original
-    assert np.uint8  # keep numpy import meaningful for type checkers
+
+
+def test_gateway_refuses_to_start_with_the_loopback_switch_outside_a_test_netns(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text(f'[gateway]\nstate_dir = "{tmp_path}/state"\n[server]\nport = 0\n')
+    env = {**os.environ, "HELSEROM_TEST_ALLOW_LOOPBACK_ICE": "1"}
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "helserom"), "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 1, out
+    assert "unset HELSEROM_TEST_ALLOW_LOOPBACK_ICE in production" in out.stderr
+    assert "Traceback" not in out.stderr

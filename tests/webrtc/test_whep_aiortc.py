@@ -64,8 +64,7 @@ async def room(tmp_path: Path) -> AsyncIterator[Room]:
         transport = httpx.ASGITransport(app=app)
         async with asyncio.TaskGroup() as tg:
             runner = tg.create_task(media.run())
-            while media._tg is None:
-                await asyncio.sleep(0.01)
+            await media.running.wait()
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
                 yield Room(client, media, hub, bearer, sessions, participant.id)
             runner.cancel()
