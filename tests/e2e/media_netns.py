@@ -157,7 +157,7 @@ def check(browser: Browser, gw: GatewayProcess) -> dict[str, Any]:
              i.onload = () => ok([i.naturalWidth, i.naturalHeight]); i.src = url; })""",
         ack["url"],
     )
-    page.context.close()
+    out["viewers_before_stop"] = len(page.context.pages)  # left open: SIGTERM with a live viewer
     return out
 
 
@@ -217,10 +217,11 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 result = check(browser, gw) if mode == "check" else bench(browser, gw, seconds)
+                # check mode leaves its viewer connected: the gateway must still stop cleanly
+                gw.stop_cleanly()
+                result["gateway_stopped_cleanly"] = True
             finally:
                 browser.close()
-        gw.stop_cleanly()
-        result["gateway_stopped_cleanly"] = True
     finally:
         if gw.process.poll() is None:
             gw.stop()

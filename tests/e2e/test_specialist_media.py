@@ -54,4 +54,5 @@ def test_snapshot_ack_and_full_resolution_jpeg(result: dict[str, Any]) -> None:
 def test_no_auth_no_media(result: dict[str, Any]) -> None:
     assert result["anon_specialist_status"] == 401
     assert result["anon_whep_status"] == 401
+    assert result["viewers_before_stop"] == 1  # SIGTERM with a live viewer: still clean
     assert result["gateway_stopped_cleanly"]
