@@ -32,7 +32,7 @@ from webrtc.camera import CameraSource, encode_jpeg
 from webrtc.encoder import VideoEncoder
 from webrtc.errors import CameraError, WebRtcError
 from webrtc.peer import Viewer, answer_offer
-from webrtc.track import CameraTrack
+from webrtc.track import CameraTrack, EncoderOptions, Feeds
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,13 @@ class MediaHub:
         if self.cameras and self.settings.h264_encoder != "libx264":
             # refuse at start-up, not when the first viewer's sender dies
             VideoEncoder("h264", 640, 480, 30, h264_encoder=self.settings.h264_encoder)
+        self.feeds = Feeds(
+            EncoderOptions(
+                bitrate_bps=self.settings.bitrate_kbps * 1000,
+                h264_encoder=self.settings.h264_encoder,
+                keyframe_interval_s=self.settings.keyframe_interval_s,
+            )
+        )
         self.viewers: dict[str, ViewerEntry] = {}
         self.snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
         self._tg: asyncio.TaskGroup | None = None
@@ -171,9 +178,7 @@ class MediaHub:
                 servers,
                 ice_transport_policy=policy,
                 codecs=self.settings.codecs,
-                bitrate_bps=self.settings.bitrate_kbps * 1000,
-                h264_encoder=self.settings.h264_encoder,
-                keyframe_interval_s=self.settings.keyframe_interval_s,
+                feeds=self.feeds,
             )
         finally:
             self._pending.discard(resource_id)
@@ -316,12 +321,7 @@ class MediaHub:
         if not 0 <= i < len(videos):
             raise LookupError(f"no video transceiver {i} (this viewer has {len(videos)})")
         old = entry.viewer.tracks[i]
-        new = CameraTrack(
-            cam,
-            bitrate_bps=self.settings.bitrate_kbps * 1000,
-            h264_encoder=self.settings.h264_encoder,
-            keyframe_interval_s=self.settings.keyframe_interval_s,
-        )
+        new = CameraTrack(cam, self.feeds)
         new.codec = old.codec
         videos[i].sender.replaceTrack(new)
         entry.viewer.tracks[i] = new

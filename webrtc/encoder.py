@@ -90,6 +90,7 @@ class VideoEncoder:
             ) from exc
         self._ctx = ctx
         self.frames = 0
+        self.last_keyframe = False
 
     def encode(self, image: NDArray[np.uint8], pts: int, keyframe: bool = False) -> bytes:
         """Encode one BGR frame (pts in 1/90000 s); returns the coded bytes (may be empty)."""
@@ -104,4 +105,5 @@ class VideoEncoder:
         except av.FFmpegError as exc:
             raise EncoderError(f"{self._ctx.name} failed to encode a frame: {exc}") from exc
         self.frames += 1
+        self.last_keyframe = any(p.is_keyframe for p in packets)
         return b"".join(bytes(p) for p in packets)

@@ -26,9 +26,9 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import SessionDescription
 
 from webrtc.camera import CameraSource
-from webrtc.encoder import Codec, H264Encoder
+from webrtc.encoder import Codec
 from webrtc.errors import NegotiationError
-from webrtc.track import CameraTrack
+from webrtc.track import CameraTrack, Feeds
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +92,7 @@ async def answer_offer(
     *,
     ice_transport_policy: str = "all",
     codecs: Sequence[Codec] = ("h264", "vp8"),
-    bitrate_bps: int = 1_500_000,
-    h264_encoder: H264Encoder = "libx264",
-    keyframe_interval_s: float = 2.0,
+    feeds: Feeds | None = None,
 ) -> Viewer:
     """Answer a WHEP offer with every candidate gathered (the caller closes the Viewer)."""
     videos = _count_videos(offer_sdp)
@@ -104,15 +102,8 @@ async def answer_offer(
             f"({len(cameras)}, in the order of GET /api/v1/cameras)"
         )
     pc = RTCPeerConnection(rtc_configuration(ice_servers, ice_transport_policy))
-    tracks = [
-        CameraTrack(
-            cam,
-            bitrate_bps=bitrate_bps,
-            h264_encoder=h264_encoder,
-            keyframe_interval_s=keyframe_interval_s,
-        )
-        for cam in cameras
-    ]
+    shared = feeds if feeds is not None else Feeds()
+    tracks = [CameraTrack(cam, shared) for cam in cameras]
     viewer = Viewer(pc, tracks)
     capabilities = RTCRtpSender.getCapabilities("video").codecs
     preferred = [c for name in codecs for c in capabilities if c.mimeType == MIME[name]]

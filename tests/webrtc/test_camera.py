@@ -19,6 +19,7 @@ from webrtc import loopback
 from webrtc.camera import CameraSource
 from webrtc.encoder import VideoEncoder
 from webrtc.errors import LoopbackRefused
+from webrtc.track import CameraTrack, EncoderOptions, Feeds
 
 
 def test_stamp_round_trip_and_checksum() -> None:
@@ -110,3 +111,32 @@ def test_gateway_refuses_to_start_with_the_loopback_switch_outside_a_test_netns(
     assert out.returncode == 1, out
     assert "unset HELSEROM_TEST_ALLOW_LOOPBACK_ICE in production" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+async def test_one_encode_per_frame_for_every_viewer_and_keyframe_on_join() -> None:
+    frames = SyntheticCamera(160, 96, 60)
+    cam = CameraSource("c", lambda: frames.frame()[0], width=160, height=96, fps=60)
+    feeds = Feeds(EncoderOptions(keyframe_interval_s=30.0))  # no periodic keyframe in the test
+    first, second = CameraTrack(cam, feeds), CameraTrack(cam, feeds)
+    dec = av.CodecContext.create("h264", "r")
+    packets = [await asyncio.wait_for(first.recv(), 5) for _ in range(5)]
+    assert all(bytes(p) for p in packets)
+    decoded = [f for p in packets for f in dec.decode(p)]
+    assert len(decoded) == 5 and decoded[0].key_frame
+    joined = await asyncio.wait_for(second.recv(), 5)  # a late joiner starts on a keyframe
+    late = av.CodecContext.create("h264", "r")
+    assert late.decode(joined)[0].key_frame
+    feed = feeds.get(cam, "h264")
+    for _ in range(10):
+        await asyncio.wait_for(asyncio.gather(first.recv(), second.recv()), 5)
+    assert feed.users == 2
+    # both viewers got every frame, each encoded once
+    assert (
+        first.frames_sent + second.frames_sent - first.frames_skipped - second.frames_skipped
+        >= 2 * 10
+    )
+    assert feed.frames_encoded <= first.frames_sent + 2
+    first.stop()
+    second.stop()
+    assert feed.users == 0 and feed.latest is None
+    cam.close()
