@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from gateway.auth import Principal, PrincipalDep, principal_of
-from gateway.media import MediaFull, MediaHub
-from webrtc.errors import WebRtcError
+from webrtc.errors import ViewerLimit, WebRtcError
+
+if TYPE_CHECKING:  # gateway.media pulls in aiortc: only a gateway with cameras imports it
+    from gateway.media import MediaHub
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ def get_media(request: Request) -> MediaHub:
     return media
 
 
-MediaDep = Annotated[MediaHub, Depends(get_media)]
+MediaDep = Annotated["MediaHub", Depends(get_media)]
 
 
 @router.get("/api/v1/cameras", tags=["media"])
@@ -53,7 +55,7 @@ async def whep_post(request: Request, who: PrincipalDep, media: MediaDep) -> Res
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "offer is not UTF-8") from None
     try:
         resource_id, answer = await media.join(offer, who)
-    except MediaFull as exc:
+    except ViewerLimit as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     except WebRtcError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None

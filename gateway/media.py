@@ -30,7 +30,7 @@ from gateway.settings import CameraSettings, Settings
 from webrtc import loopback
 from webrtc.camera import CameraSource, encode_jpeg
 from webrtc.encoder import VideoEncoder
-from webrtc.errors import CameraError, WebRtcError
+from webrtc.errors import CameraError, ViewerLimit, WebRtcError
 from webrtc.peer import Viewer, answer_offer
 from webrtc.track import CameraTrack, EncoderOptions, Feeds
 
@@ -41,10 +41,6 @@ CONNECT_TIMEOUT_S = 30.0
 VITALS_BATCH = 64
 CHANNEL_BUFFER_MAX = 1 << 20  # bytes queued in SCTP before we drop vitals for a stuck viewer
 IceProvider = Callable[[], tuple[list[dict[str, Any]], str]]
-
-
-class MediaFull(Exception):
-    """No room for another viewer (``webrtc.max_viewers``)."""
 
 
 class _Ended(Exception):
@@ -163,11 +159,11 @@ class MediaHub:
                 cam.close()
 
     async def join(self, offer_sdp: str, principal: Principal) -> tuple[str, str]:
-        """Answer a WHEP offer; returns (resource id, SDP answer). Raises MediaFull, WebRtcError."""
+        """Answer a WHEP offer: (resource id, SDP answer). Raises ViewerLimit, WebRtcError."""
         if self._tg is None:
-            raise MediaFull("the media service is not running")
+            raise ViewerLimit("the media service is not running")
         if len(self.viewers) + len(self._pending) >= self.settings.max_viewers:
-            raise MediaFull(f"{self.settings.max_viewers} viewers already (webrtc.max_viewers)")
+            raise ViewerLimit(f"{self.settings.max_viewers} viewers already (webrtc.max_viewers)")
         resource_id = secrets.token_urlsafe(16)
         self._pending.add(resource_id)
         try:
@@ -186,7 +182,7 @@ class MediaHub:
         self.viewers[resource_id] = entry
         if self._tg is None:
             await self._close(resource_id)
-            raise MediaFull("the media service is stopping")
+            raise ViewerLimit("the media service is stopping")
         self._tg.create_task(self._serve(entry), name=f"viewer-{resource_id[:6]}")
         logger.info(
             "viewer %s joined (%s, codecs %s)", resource_id[:6], principal.role, viewer.codecs()

@@ -4,6 +4,7 @@ WebRtcError
 ├── CameraError        a camera that cannot be opened or read (device path, index, size)
 ├── EncoderError       an encoder that cannot be opened (h264_v4l2m2m missing on this machine …)
 ├── NegotiationError   an SDP offer we cannot answer (not an offer, wrong number of videos …)
+├── ViewerLimit        no room for another viewer (or the media service is not running)
 └── LoopbackRefused    the test-only loopback switch asked for outside a loopback-only netns
 """
 
@@ -28,3 +29,7 @@ class NegotiationError(WebRtcError, ValueError):
 
 class LoopbackRefused(WebRtcError):
     """Loopback ICE candidates were asked for where they are not allowed."""
+
+
+class ViewerLimit(WebRtcError):
+    """No room for another viewer."""

@@ -20,7 +20,7 @@ from webrtc.errors import LoopbackRefused
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "HELSEROM_TEST_ALLOW_LOOPBACK_ICE"
-_original = aioice.ice.get_host_addresses
+_original = aioice.ice.get_host_addresses  # restored never: the switch is for test processes
 
 
 def requested() -> bool:
