@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -202,6 +203,17 @@ def bench(browser: Browser, gw: GatewayProcess, seconds: float) -> dict[str, Any
     return out
 
 
+def _stop_or_dump(gw: GatewayProcess) -> None:
+    """SIGTERM; if the gateway hangs, SIGABRT makes faulthandler print every thread's stack."""
+    gw.process.send_signal(signal.SIGTERM)
+    try:
+        gw.process.wait(tests.gatewayproc.STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        gw.process.send_signal(signal.SIGABRT)
+        time.sleep(2)
+    gw.stop_cleanly()  # asserts exit code 0, empty process group, no ERROR logged
+
+
 def main() -> None:
     mode = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
@@ -210,7 +222,8 @@ def main() -> None:
     # imports alone (scipy, aiortc) take ~20 s on this 2-core box when other jobs run
     tests.gatewayproc.START_TIMEOUT_S = 60.0
     gw = start_gateway(
-        config_text=CONFIG + CAMERA, extra_env={"HELSEROM_TEST_ALLOW_LOOPBACK_ICE": "1"}
+        config_text=CONFIG + CAMERA,
+        extra_env={"HELSEROM_TEST_ALLOW_LOOPBACK_ICE": "1", "PYTHONFAULTHANDLER": "1"},
     )
     try:
         with sync_playwright() as pw:
@@ -218,7 +231,7 @@ def main() -> None:
             try:
                 result = check(browser, gw) if mode == "check" else bench(browser, gw, seconds)
                 # check mode leaves its viewer connected: the gateway must still stop cleanly
-                gw.stop_cleanly()
+                _stop_or_dump(gw)
                 result["gateway_stopped_cleanly"] = True
             finally:
                 browser.close()
