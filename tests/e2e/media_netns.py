@@ -108,10 +108,14 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
+CONSOLE_ERRORS: list[str] = []
+
+
 def _open_specialist(browser: Browser, gw: GatewayProcess) -> Page:
     context = browser.new_context()
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and print("console:", m.text, file=sys.stderr))
+    page.on("console", lambda m: m.type == "error" and CONSOLE_ERRORS.append(m.text))
+    page.on("pageerror", lambda e: CONSOLE_ERRORS.append(f"uncaught: {e}"))
     # The nurse's cookie is a principal too; participant join links are H-talk's routes.
     page.goto(gw.login_url)
     page.add_init_script(
@@ -151,6 +155,14 @@ def check(browser: Browser, gw: GatewayProcess) -> dict[str, Any]:
     )
     out.update(media)
     out["numerics"] = page.locator("[data-testid=numerics] li").count()
+    out["title_nb"] = page.locator("#numerics-title").inner_text()
+    page.click("#lang-toggle")
+    out["title_en"] = page.locator("#numerics-title").inner_text()
+    out["age_en"] = page.locator("[data-testid=numerics] li .age").first.inner_text()
+    page.click("#lang-toggle")
+    shot = os.environ.get("HELSEROM_SCREENSHOT")
+    if shot:
+        page.screenshot(path=shot)
     ack = page.evaluate("window.helseromSnapshot(0)")
     out["snapshot_ack"] = ack
     out["snapshot_size"] = page.evaluate(
@@ -158,6 +170,7 @@ def check(browser: Browser, gw: GatewayProcess) -> dict[str, Any]:
              i.onload = () => ok([i.naturalWidth, i.naturalHeight]); i.src = url; })""",
         ack["url"],
     )
+    out["console_errors"] = list(CONSOLE_ERRORS)
     out["viewers_before_stop"] = len(page.context.pages)  # left open: SIGTERM with a live viewer
     return out
 

@@ -42,6 +42,8 @@ def test_page_receives_vitals_with_send_time(result: dict[str, Any]) -> None:
     ages = result["vitalsLatencyMs"]
     assert ages and all(-5 < a < 1000 for a in ages), ages  # same clock: receive − sent_at_ms
     assert result["numerics"] >= 1  # SpO2 / pulse from the simulated oximeter shown
+    assert (result["title_nb"], result["title_en"]) == ("Målinger", "Measurements")
+    assert result["age_en"] == "just now" or result["age_en"].endswith(" s ago")
 
 
 def test_snapshot_ack_and_full_resolution_jpeg(result: dict[str, Any]) -> None:
@@ -49,6 +51,10 @@ def test_snapshot_ack_and_full_resolution_jpeg(result: dict[str, Any]) -> None:
     assert ack["ok"] and ack["id"] == 1 and ack["url"].startswith("/api/v1/snapshots/")
     assert (ack["width"], ack["height"]) == (640, 480)
     assert result["snapshot_size"] == [640, 480]
+
+
+def test_no_browser_console_errors(result: dict[str, Any]) -> None:
+    assert result["console_errors"] == []
 
 
 def test_no_auth_no_media(result: dict[str, Any]) -> None:
