@@ -16,6 +16,9 @@ const STRINGS = {
     "state.failed": "Forbindelsen brøt – kobler til på nytt …",
     "age.now": "akkurat nå", "age.s": "{n} s siden", "age.min": "{n} min siden",
     "lag": "forsinkelse {n} ms", "auth": "Du er ikke med i konsultasjonen. Åpne lenken på nytt.",
+    "q.spo2": "Oksygenmetning (SpO₂)", "q.pulse_rate": "Puls", "q.heart_rate": "Hjertefrekvens",
+    "q.respiratory_rate": "Respirasjonsfrekvens", "q.body_temperature": "Temperatur",
+    "q.systolic_bp": "Systolisk BT", "q.diastolic_bp": "Diastolisk BT", "q.body_weight": "Vekt",
   },
   en: {
     "page.title": "Health room – specialist", "lang.toggle": "Norsk", "lang.other": "nb",
@@ -27,6 +30,9 @@ const STRINGS = {
     "state.failed": "Connection lost – reconnecting …",
     "age.now": "just now", "age.s": "{n} s ago", "age.min": "{n} min ago",
     "lag": "delay {n} ms", "auth": "You have not joined the consultation. Open the link again.",
+    "q.spo2": "Oxygen saturation (SpO₂)", "q.pulse_rate": "Pulse", "q.heart_rate": "Heart rate",
+    "q.respiratory_rate": "Respiratory rate", "q.body_temperature": "Temperature",
+    "q.systolic_bp": "Systolic BP", "q.diastolic_bp": "Diastolic BP", "q.body_weight": "Weight",
   },
 };
 const STALE_S = 30;
@@ -51,6 +57,7 @@ function applyLanguage() {
   toggle.textContent = s("lang.toggle");
   toggle.lang = s("lang.other");
   document.querySelectorAll(".snap-btn").forEach((b) => { b.textContent = s("snap.take"); });
+  document.querySelectorAll(".lag").forEach((el) => { el.textContent = ""; }); // refilled in 1 s
   setLink($("link-state").dataset.state);
 }
 
@@ -197,7 +204,9 @@ function renderNumerics() {
     li.dataset.verdict = String(m.verdict);
     li.dataset.stale = String(Date.now() / 1000 - m.received_s > STALE_S);
     const name = document.createElement("span");
-    name.textContent = `${m.quantity ?? m.key} (${m.device_id})`;
+    const q = m.quantity ?? m.key;
+    const label = s(`q.${q}`);
+    name.textContent = `${label === `q.${q}` ? q.replace(/_/g, " ") : label} · ${m.device_id}`;
     const value = document.createElement("span");
     value.className = "value";
     value.textContent = m.value === null ? "–" : `${Math.round(m.value * 10) / 10} ${m.unit}`;
