@@ -32,7 +32,7 @@ from webrtc.camera import CameraSource, encode_jpeg
 from webrtc.encoder import VideoEncoder
 from webrtc.errors import CameraError, ViewerLimit, WebRtcError
 from webrtc.peer import Viewer, answer_offer
-from webrtc.track import CameraTrack, EncoderOptions, Feeds
+from webrtc.track import EncoderOptions, Feeds
 
 logger = logging.getLogger(__name__)
 
@@ -311,17 +311,13 @@ class MediaHub:
         self, entry: ViewerEntry, index: int | None, camera_id: str | None
     ) -> dict[str, Any]:
         cam = self._camera(camera_id)
-        transceivers = entry.viewer.pc.getTransceivers()
-        videos = [t for t in transceivers if t.kind == "video"]
         i = 0 if index is None else index
+        videos = entry.viewer.tracks
         if not 0 <= i < len(videos):
             raise LookupError(f"no video transceiver {i} (this viewer has {len(videos)})")
-        old = entry.viewer.tracks[i]
-        new = CameraTrack(cam, self.feeds)
-        new.codec = old.codec
-        videos[i].sender.replaceTrack(new)
-        entry.viewer.tracks[i] = new
-        old.stop()
+        # the track changes feeds itself: aiortc's replaceTrack would leave the sender waiting
+        # on the old track's pending recv()
+        entry.viewer.tracks[i].switch(cam)
         return {"transceiver": i, "camera_id": cam.id}
 
     def _camera(self, camera_id: str | None) -> CameraSource:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from webrtc.errors import CameraError
+from webrtc.errors import CameraError, SubscriptionClosed
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class _Mailbox:
         self.frame: CapturedFrame | None = None
         self.event = asyncio.Event()
         self.skipped = 0
+        self.closed = False
 
     def put(self, frame: CapturedFrame) -> None:
         if self.frame is not None:
@@ -56,10 +57,16 @@ class _Mailbox:
 
     async def get(self) -> CapturedFrame:
         await self.event.wait()
+        if self.closed:  # wake the waiter rather than leave it (and any lock it holds) hanging
+            raise SubscriptionClosed("camera subscription closed")
         self.event.clear()
         frame, self.frame = self.frame, None
         assert frame is not None
         return frame
+
+    def close(self) -> None:
+        self.closed = True
+        self.event.set()
 
 
 class CameraSource:
@@ -170,6 +177,7 @@ class CameraSource:
         return Subscription(self, box)
 
     def _unsubscribe(self, box: _Mailbox) -> None:
+        box.close()
         if box in self._mailboxes:
             self._mailboxes.discard(box)
             self._release()

@@ -2,6 +2,7 @@
 
 WebRtcError
 ├── CameraError        a camera that cannot be opened or read (device path, index, size)
+│   └── SubscriptionClosed   a frame awaited on a subscription that was closed meanwhile
 ├── EncoderError       an encoder that cannot be opened (h264_v4l2m2m missing on this machine …)
 ├── NegotiationError   an SDP offer we cannot answer (not an offer, wrong number of videos …)
 ├── ViewerLimit        no room for another viewer (or the media service is not running)
@@ -17,6 +18,10 @@ class WebRtcError(Exception):
 
 class CameraError(WebRtcError):
     """A camera that cannot be opened or read."""
+
+
+class SubscriptionClosed(CameraError):
+    """The subscription was closed while a frame was awaited."""
 
 
 class EncoderError(WebRtcError):

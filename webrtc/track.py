@@ -21,6 +21,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from webrtc.camera import CameraSource, Subscription
 from webrtc.encoder import VIDEO_TIME_BASE, Codec, H264Encoder, VideoEncoder
+from webrtc.errors import SubscriptionClosed
 
 logger = logging.getLogger(__name__)
 
@@ -158,9 +159,18 @@ class CameraTrack(MediaStreamTrack):
         if self._feed is None:
             self._feed = self._feeds.get(self.camera, self.codec)
             self._feed.acquire()
-        feed = self._feed
         while True:
-            frame = await feed.next(self._seq)
+            feed = self._feed
+            if feed is None:
+                raise MediaStreamError
+            try:
+                frame = await feed.next(self._seq)
+            except SubscriptionClosed:
+                if self.readyState != "live":
+                    raise MediaStreamError from None  # stopped: aiortc's sender ends
+                continue  # switched to another camera while waiting
+            if feed is not self._feed:
+                continue
             if self._seq and frame.seq != self._seq + 1:
                 self.frames_skipped += frame.seq - self._seq - 1
                 self._need_key = True  # a missed frame breaks the reference chain
@@ -176,6 +186,15 @@ class CameraTrack(MediaStreamTrack):
         self.frames_sent += 1
         self.last_capture_wall_s = frame.capture_wall_s
         return packet
+
+    def switch(self, camera: CameraSource) -> None:
+        """Show another camera on this track (same codec); the viewer resumes on a keyframe."""
+        new = self._feeds.get(camera, self.codec)
+        new.acquire()
+        old, self._feed = self._feed, new
+        self.camera, self._seq, self._need_key = camera, 0, True
+        if old is not None:
+            old.release()
 
     def stop(self) -> None:
         """Stop the track and leave its feed."""

@@ -162,6 +162,24 @@ async def test_aiortc_client_joins_with_the_link_bearer(room: Room) -> None:
         }
         assert bad["ok"] is False and bad["id"] is None
 
+        # switch camera: the transceiver gets a new track (same camera here), video goes on
+        got["control"].send(json.dumps({"id": 9, "type": "camera", "camera_id": "room"}))
+        got["control"].send(json.dumps({"id": 10, "type": "camera", "camera_id": "derm"}))
+        await _until(lambda: len(got["acks"]) >= 5)
+        switched, unknown = got["acks"][3:5]
+        assert switched == {
+            "type": "ack",
+            "id": 9,
+            "request": "camera",
+            "ok": True,
+            "transceiver": 0,
+            "camera_id": "room",
+        }
+        assert unknown["ok"] is False and unknown["error"] == "unknown camera 'derm' (known: room)"
+        before = len(got["frames"])
+        await _until(lambda: len(got["frames"]) >= before + 10)
+        assert read_stamp(got["frames"][-1][1]) is not None
+
         # only the creator may DELETE; then the viewer is gone
         r = await room.client.delete(got["location"], headers={"Authorization": "Bearer kkk"})
         assert r.status_code == 401
@@ -210,6 +228,11 @@ async def test_whep_refuses_without_auth_bad_type_bad_offer_and_full(room: Room)
         headers={**auth, "Content-Type": "application/sdp"},
     )
     assert r.status_code == 503 and "max_viewers" in r.text
+    # let both connect first: aiortc logs an unretrieved InvalidStateError when a peer
+    # connection is closed while its ICE transport is starting (aiortc issue #429)
+    await _until(
+        lambda: all(e.viewer.channel_open["vitals"].is_set() for e in room.media.viewers.values())
+    )
     assert await room.media.remove_participant(room.participant_id) == 2
     assert room.media.viewers == {}
     for pc in (pc1, pc2, pc3):
