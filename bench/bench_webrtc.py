@@ -9,13 +9,16 @@ Chromium on /specialist/ (tests/e2e/media_netns.py):
   video capture→frame      = time a decoded frame reaches requestVideoFrameCallback − the
                              capture time stamped into the frame (read back from a canvas)
   gateway CPU              = process CPU time / wall time, idle, 1 viewer, 2 viewers
-  WebSocket baseline       = the same vitals over /api/v1/live in the same page (sent_s)
+  WebSocket baseline       = the same vitals over /api/v1/live in the same page (sent_s),
+                             measured in the same window as the data channel and video figures
+                             (2 viewers running, steady state: the join transient left out)
 `python bench/bench_webrtc.py [seconds]` (default 15 s per phase; `--encoders-only`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,6 +85,8 @@ def main() -> None:
         result["vitals_ws_ms"],
         result["video_capture_to_frame_ms"],
     )
+    load = result["load_avg_1min"]
+    print(f"load average (1 min) during the run: {load:.1f} on {os.cpu_count()} cores")
     print(f"vitals data channel  p50 {dc['p50']} ms  p99 {dc['p99']} ms  (n={dc['n']})")
     print(f"vitals WebSocket     p50 {ws['p50']} ms  p99 {ws['p99']} ms  (n={ws['n']})")
     print(f"video capture→frame  p50 {vid['p50']} ms  p99 {vid['p99']} ms  (n={vid['n']})")
