@@ -16,11 +16,11 @@ from starlette.websockets import WebSocketDisconnect
 
 from gateway.api_devices import router as devices_router
 from gateway.api_export import router as export_router
+from gateway.api_media import router as media_router
 from gateway.api_session import router as session_router
 from gateway.auth import (
     COOKIE_NAME,
     KioskAuth,
-    PrincipalDep,
     require_kiosk,
     require_principal,
     websocket_allowed,
@@ -40,9 +40,22 @@ UI_FILES = {  # name -> media type; only these are served
     "pleth.js": "text/javascript; charset=utf-8",
     "conversation.js": "text/javascript; charset=utf-8",
     "conversation.css": "text/css; charset=utf-8",
-    "participant.html": "text/html; charset=utf-8",
+    "specialist.html": "text/html; charset=utf-8",
+    "specialist.js": "text/javascript; charset=utf-8",
+    "specialist.css": "text/css; charset=utf-8",
+    "whep.js": "text/javascript; charset=utf-8",
 }
-PARTICIPANT_UI = {"i18n.js", "conversation.js", "conversation.css"}  # also for participants
+# what the specialist's page loads: any principal (the nurse or an admitted participant);
+# everything else only the kiosk
+PARTICIPANT_UI = {
+    "i18n.js",
+    "pleth.js",
+    "conversation.js",
+    "conversation.css",
+    "specialist.js",
+    "specialist.css",
+    "whep.js",
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -140,10 +153,6 @@ def create_app(
             require_kiosk(request)
         return _ui_file(name)
 
-    @app.get("/participant/", include_in_schema=False)
-    async def participant(who: PrincipalDep) -> Response:
-        return _ui_file("participant.html")
-
     @app.get(
         "/api/v1/devices",
         dependencies=auth_required,
@@ -171,17 +180,7 @@ def create_app(
         ctx: GatewayContext = ws.app.state.context
         await ws.accept()
         with ctx.hub.subscribe() as queue:
-            await ws.send_json(
-                {
-                    "type": "hello",
-                    "schema": SCHEMA_VERSION,
-                    "site": ctx.settings.gateway.site,
-                    "room": ctx.settings.gateway.room,
-                    "language": ctx.settings.gateway.language,
-                    "sent_s": time.time(),
-                    "devices": _device_list(ctx),
-                }
-            )
+            await ws.send_json({**hello_message(ctx), "sent_s": time.time()})
             receiver = asyncio.ensure_future(ws.receive())
             try:
                 while True:
@@ -203,7 +202,20 @@ def create_app(
             finally:
                 receiver.cancel()
 
+    app.include_router(media_router)
     return app
+
+
+def hello_message(ctx: GatewayContext) -> dict[str, Any]:
+    """The first live message (WebSocket and the ``vitals`` data channel)."""
+    return {
+        "type": "hello",
+        "schema": SCHEMA_VERSION,
+        "site": ctx.settings.gateway.site,
+        "room": ctx.settings.gateway.room,
+        "language": ctx.settings.gateway.language,
+        "devices": _device_list(ctx),
+    }
 
 
 def _device_list(ctx: GatewayContext) -> list[dict[str, Any]]:

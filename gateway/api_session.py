@@ -137,9 +137,9 @@ async def get_session(who: PrincipalDep, sessions: SessionsDep) -> dict[str, Any
 
 @router.post("/api/v1/session/state", tags=["session"])
 async def set_state(
-    _: KioskDep, sessions: SessionsDep, hub: HubDep, body: StateChange
+    _: KioskDep, request: Request, sessions: SessionsDep, hub: HubDep, body: StateChange
 ) -> dict[str, Any]:
-    """Move the session on; ``ended`` closes every participant's signalling socket."""
+    """Move the session on; ``ended`` closes every participant's signalling and media."""
     people = await sessions.participants()
     try:
         session = await sessions.set_state(SessionState(body.state))
@@ -147,6 +147,10 @@ async def set_state(
         raise HTTPException(409, str(exc)) from None
     if session.state is SessionState.ENDED:
         hub.kick_participants("the session ended")
+        media = getattr(request.app.state, "media", None)
+        if media is not None:
+            for p in people:
+                await media.remove_participant(p.id)
     return _session_dict(session, people)
 
 
@@ -194,13 +198,20 @@ async def admit(_: KioskDep, participant_id: str, sessions: SessionsDep) -> dict
 
 @router.delete("/api/v1/session/participants/{participant_id}", tags=["session"])
 async def remove(
-    _: KioskDep, participant_id: str, sessions: SessionsDep, hub: HubDep
+    _: KioskDep, request: Request, participant_id: str, sessions: SessionsDep, hub: HubDep
 ) -> dict[str, Any]:
-    """Remove a participant: their bearer stops working and their signalling socket closes."""
+    """Remove a participant: their bearer stops, their signalling socket and media close."""
     await _known(sessions, participant_id)
     await sessions.remove(participant_id)
     was_connected = hub.kick(participant_id)
-    logger.info("participant %s removed (signalling closed: %s)", participant_id, was_connected)
+    media = getattr(request.app.state, "media", None)
+    viewers = await media.remove_participant(participant_id) if media is not None else 0
+    logger.info(
+        "participant %s removed (signalling closed: %s, media viewers closed: %d)",
+        participant_id,
+        was_connected,
+        viewers,
+    )
     return {"id": participant_id, "removed": True}
 
 

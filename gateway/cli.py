@@ -21,6 +21,7 @@ from gateway.cli_export import export as export_command
 from gateway.cli_export import report as report_command
 from gateway.runtime import serve
 from gateway.simroom import run_sim_forever
+from webrtc.errors import WebRtcError
 
 app = typer.Typer(
     name="helserom",
@@ -85,6 +86,9 @@ def run(config: ConfigOpt = None, demo_session: DemoOpt = False) -> None:
         asyncio.run(serve(cfg, on_ready=ready, on_demo_link=demo if demo_session else None))
     except OSError as exc:
         typer.echo(f"error: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    except WebRtcError as exc:  # loopback switch outside a test netns, encoder missing
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 

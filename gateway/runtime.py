@@ -19,13 +19,15 @@ import uvicorn
 
 from drivers.devices import open_device
 from gateway import retention
-from gateway.api import create_app
+from gateway.api import create_app, hello_message
 from gateway.api_session import demo_session_link
-from gateway.auth import KioskAuth
+from gateway.auth import KioskAuth, Principal
 from gateway.bindings import BindingError, load_bindings, slot_for
 from gateway.clinical.careplan import load_careplan
 from gateway.health import GatewayContext, LoopMonitor
+from gateway.ice import ice_servers_for
 from gateway.live import LiveHub
+from gateway.media import MediaHub
 from gateway.mqtt import MqttLink
 from gateway.outbox import OutboxPolicy
 from gateway.pipeline import DeviceSlot, Pipeline
@@ -124,9 +126,22 @@ async def serve(
                     health=context.health,
                     statuses=pipeline.statuses,
                 )
+            # the gateway's own peer connections get TURN credentials of their own
+            gateway_peer = Principal("gateway", participant_id="gateway")
+            media = MediaHub(
+                settings,
+                hub,
+                lambda: hello_message(context),
+                ice=lambda: (
+                    ice_servers_for(settings, gateway_peer),
+                    settings.ice.transport_policy,
+                ),
+            )
+            app = create_app(context, auth, sessions)
+            app.state.media = media
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
-                create_app(context, auth, sessions),
+                app,
                 log_config=None,
                 lifespan="off",
                 ws="websockets-sansio",
@@ -143,6 +158,7 @@ async def serve(
                     tg.create_task(retention.run(store, settings.store), name="retention")
                     if context.mqtt is not None:
                         tg.create_task(context.mqtt.run(), name="mqtt")
+                    tg.create_task(media.run(), name="media")
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
                     tg.create_task(_stop_when(stop, server, server_task), name="stopper")
                     # uvicorn has no "started" event to await

@@ -342,6 +342,39 @@ class IceSettings(_Section):
         return self
 
 
+class WebRtcSettings(_Section):
+    """The gateway's own media to viewers (docs/webrtc.md)."""
+
+    max_viewers: int = Field(default=4, ge=1, le=32)
+    codecs: list[Literal["h264", "vp8"]] = Field(default=["h264", "vp8"], min_length=1)
+    h264_encoder: Literal["libx264", "h264_v4l2m2m"] = "libx264"
+    bitrate_kbps: int = Field(default=1500, ge=100, le=20_000)
+    keyframe_interval_s: float = Field(default=2.0, gt=0, le=30)
+    snapshots_kept: int = Field(default=16, ge=1, le=1000)
+
+
+class CameraSettings(_Section):
+    """One camera the gateway owns (room overview, dermatoscope, otoscope, exam camera)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    label: str = ""
+    source: str | int = Field(description='"/dev/video0", an opencv index, or "sim:pattern"')
+    width: int = Field(default=640, ge=96, le=4096, multiple_of=2)
+    height: int = Field(default=480, ge=96, le=4096, multiple_of=2)
+    fps: float = Field(default=30.0, gt=0, le=120)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str | int) -> str | int:
+        if isinstance(source, int):
+            if source < 0:
+                raise ValueError("a camera index >= 0")
+            return source
+        if source == "sim:pattern" or source.startswith("/dev/"):
+            return source
+        raise ValueError('a V4L2 device path ("/dev/video0"), an index (0) or "sim:pattern"')
+
+
 class Settings(BaseSettings):
     """All gateway settings."""
 
@@ -359,12 +392,15 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     ice: IceSettings = IceSettings()
+    webrtc: WebRtcSettings = WebRtcSettings()
+    cameras: list[CameraSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
         for name, ids in (
             ("devices", [d.id for d in self.devices]),
             ("sim.devices", [d.id for d in self.sim.devices]),
+            ("cameras", [c.id for c in self.cameras]),
         ):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:

@@ -166,10 +166,12 @@ def start_gateway(
     via_make: bool = False,
     config_text: str = CONFIG,
     extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> GatewayProcess:
     """Start ``helserom run`` (or ``make run``) on a simulated room; wait for its kiosk URL.
 
-    ``config_text`` is a template: ``{root}`` is the gateway's private directory.
+    ``config_text`` is a template: ``{root}`` is the gateway's private directory; ``extra_env``
+    is added to the gateway's environment (after every inherited ``HELSEROM_`` is removed).
     """
     assert HELSEROM.exists(), f"{HELSEROM} missing: run `make setup` first"
     # sim.dir must stay < 80 characters: a short private directory under /tmp
@@ -179,6 +181,7 @@ def start_gateway(
     config.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELSEROM_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra_env or {})
     with (root / "gateway.stderr").open("a", encoding="utf-8") as stderr:
         command = (
             ["make", "--no-print-directory", "run", f"CONFIG={config}"]

@@ -44,13 +44,8 @@ def run_scenario(name: str) -> dict[str, Any]:
 
 
 def unexpected_console_errors(result: dict[str, Any]) -> list[str]:
-    # Before the merge with the specialist page, /specialist/ is a 404 here; the GP's first
-    # page load before being admitted is a 401 on purpose.
-    expected = (
-        "specialist: Failed to load resource: the server responded with a status of 404",
-        "gp: Failed to load resource: the server responded with a status of 404",
-        "gp: Failed to load resource: the server responded with a status of 401",
-    )
+    # The GP's first page load before being admitted is a 401 on purpose.
+    expected = ("gp: Failed to load resource: the server responded with a status of 401",)
     return [e for e in result["console_errors"] if not e.startswith(expected)]
 
 
