@@ -234,8 +234,10 @@ def _ui_file(name: str) -> Response:
 
 
 _LOGIN_REFUSED = """<!doctype html><html lang="nb"><meta charset="utf-8">
-<title>Ugyldig lenke</title><body style="font-family:sans-serif;font-size:1.3rem;margin:2rem">
+<title>Ugyldig lenke</title><link rel="stylesheet" href="/join.css">
+<link rel="icon" href="data:,">
+<body><main class="join"><p class="app-name">Helserom</p>
 <h1>Lenken er ugyldig eller utløpt</h1>
 <p>Start kiosken på nytt, eller be IT om en ny innloggingslenke.</p>
-<p lang="en"><i>This link is invalid or has expired. Restart the kiosk or ask IT for a new
-login link.</i></p></body></html>"""
+<p class="english" lang="en">This link is invalid or has expired. Restart the kiosk or ask IT
+for a new login link.</p></main></body></html>"""

@@ -69,10 +69,11 @@ async def whep_post(request: Request, who: PrincipalDep, media: MediaDep) -> Res
 
 @router.delete("/api/v1/whep/{resource_id}", tags=["media"], status_code=204)
 async def whep_delete(resource_id: str, who: PrincipalDep, media: MediaDep) -> Response:
-    """Leave: close the viewer's peer connection (only its creator may)."""
+    """Leave: close the viewer's peer connection (only its creator may). Idempotent: a viewer
+    the gateway already closed (its connection failed, the participant was removed) is gone."""
     owner = media.owner(resource_id)
     if owner is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such WHEP resource")
+        return Response(status_code=204)
     if owner != who:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "not your WHEP resource")
     await media.leave(resource_id)
@@ -104,9 +105,12 @@ async def specialist(request: Request) -> Response:
 
 
 _NOT_JOINED = """<!doctype html><html lang="nb"><meta charset="utf-8">
-<title>Ikke med i konsultasjonen</title>
-<body style="font-family:sans-serif;font-size:1.3rem;margin:2rem">
+<title>Ikke med i konsultasjonen</title><link rel="stylesheet" href="/join.css">
+<link rel="icon" href="data:,">
+<body><main class="join"><p class="app-name">Helserom</p>
 <h1>Du er ikke med i denne konsultasjonen</h1>
-<p>Åpne invitasjonslenken du fikk fra sykepleieren på nytt, eller be om en ny lenke.</p>
-<p lang="en"><i>You have not joined this consultation. Open the invitation link you were sent
-again, or ask the nurse for a new one.</i></p></body></html>"""
+<p>Åpne invitasjonslenken du fikk fra sykepleieren på nytt, eller be om en ny lenke. Er du
+invitert, venter du kanskje på at sykepleieren slipper deg inn: last siden på nytt om litt.</p>
+<p class="english" lang="en">You have not joined this consultation. Open the invitation link
+you were sent again, or ask the nurse for a new one. If you were invited, the nurse may not have
+let you in yet: reload in a moment.</p></main></body></html>"""

@@ -46,6 +46,7 @@ def run_scenario(name: str) -> dict[str, Any]:
 def unexpected_console_errors(result: dict[str, Any]) -> list[str]:
     # The GP's first page load before being admitted is a 401 on purpose.
     expected = ("gp: Failed to load resource: the server responded with a status of 401",)
+
     return [e for e in result["console_errors"] if not e.startswith(expected)]
 
 
