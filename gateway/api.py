@@ -14,9 +14,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
-from gateway.auth import COOKIE_NAME, KioskAuth, require_kiosk, websocket_allowed
+from gateway.audit import AuditLog
+from gateway.auth import COOKIE_NAME, NURSE, KioskAuth, require_kiosk, websocket_allowed
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
+from gateway.security_api import audit_entry, install_security
 from gateway.sessions import SessionManager
 
 logger = logging.getLogger(__name__)
@@ -68,7 +70,10 @@ class DeviceOut(BaseModel):
 
 
 def create_app(
-    context: GatewayContext, auth: KioskAuth, sessions: SessionManager | None = None
+    context: GatewayContext,
+    auth: KioskAuth,
+    sessions: SessionManager | None = None,
+    audit: AuditLog | None = None,
 ) -> FastAPI:
     """The FastAPI application for a running gateway."""
     app = FastAPI(
@@ -81,6 +86,8 @@ def create_app(
     app.state.context = context
     app.state.auth = auth
     app.state.sessions = sessions
+
+    install_security(app, context.settings, audit)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -143,6 +150,10 @@ def create_app(
             return
         ctx: GatewayContext = ws.app.state.context
         await ws.accept()
+        if audit is not None:
+            await asyncio.to_thread(
+                audit.record, audit_entry(NURSE, "live.open", "ok", ws.url.path)
+            )
         with ctx.hub.subscribe() as queue:
             await ws.send_json(
                 {
@@ -175,6 +186,9 @@ def create_app(
                 return
             finally:
                 receiver.cancel()
+                if audit is not None:
+                    closed = audit_entry(NURSE, "live.close", "ok", ws.url.path)
+                    await asyncio.to_thread(audit.record, closed)
 
     return app
 

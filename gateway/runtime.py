@@ -18,11 +18,14 @@ from contextlib import AsyncExitStack
 import uvicorn
 
 from drivers.devices import open_device
+from gateway import tls
 from gateway.api import create_app
+from gateway.audit import AUDIT_FILE, AuditLog
 from gateway.auth import KioskAuth
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
 from gateway.pipeline import DeviceSlot, Pipeline
+from gateway.sdnotify import Notifier, run_watchdog, watchdog_interval_s
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
 from gateway.signals.channels import default_factories, default_refiners
@@ -47,10 +50,10 @@ class _Server(uvicorn.Server):
         yield
 
 
-def kiosk_url(host: str, port: int, auth: KioskAuth) -> str:
+def kiosk_url(host: str, port: int, auth: KioskAuth, scheme: str = "http") -> str:
     """The URL that logs the kiosk browser in."""
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/login?token={auth.token}"
+    return f"{scheme}://{shown}:{port}/login?token={auth.token}"
 
 
 async def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
@@ -61,6 +64,18 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
     slots = [DeviceSlot(open_device(d.id, d.uri), d.label) for d in settings.devices]
     hub = LiveHub(settings.pipeline.live_queue_size)
     stop = asyncio.Event()
+    notifier = Notifier.from_env()
+    notifier.notify("STATUS=starting")
+    tls_files = (
+        tls.resolve(
+            settings.server.tls_cert,
+            settings.server.tls_key,
+            state_dir,
+            settings.server.host,
+        )
+        if settings.server.use_tls
+        else None
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -69,6 +84,8 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             if settings.sim.enabled:
                 await stack.enter_async_context(start_sim_room(settings.sim))
             store = await stack.enter_async_context(Store(settings.store_path))
+            audit = AuditLog(state_dir / AUDIT_FILE)
+            stack.callback(audit.close)
             for slot in slots:
                 dev = slot.device
                 await store.register_device(dev.device_id, dev.kind, str(dev.uri), time.time())
@@ -81,7 +98,9 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
-                create_app(context, auth, sessions),
+                create_app(context, auth, sessions, audit),
+                ssl_certfile=tls_files.cert if tls_files else None,
+                ssl_keyfile=tls_files.key if tls_files else None,
                 log_config=None,
                 lifespan="off",
                 ws="websockets-sansio",
@@ -97,14 +116,25 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                     for slot in slots:
                         tg.create_task(pipeline.run_device(slot), name=slot.device.device_id)
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
-                    tg.create_task(_stop_when(stop, server, server_task), name="stopper")
+                    tg.create_task(_stop_when(stop, server, server_task, notifier), name="stopper")
                     # uvicorn has no "started" event to await
                     while not server.started and not server_task.done():  # noqa: ASYNC110
                         await asyncio.sleep(0.02)
                     if server.started:
                         port = sock.getsockname()[1]
-                        url = kiosk_url(settings.server.host, port, auth)
-                        logger.info("listening on http://%s:%d", settings.server.host, port)
+                        scheme = "https" if tls_files else "http"
+                        url = kiosk_url(settings.server.host, port, auth, scheme)
+                        logger.info("listening on %s://%s:%d", scheme, settings.server.host, port)
+                        if tls_files:
+                            logger.info(
+                                "TLS certificate: %s (%s)", tls_files.cert, tls_files.source
+                            )
+                        # READY only now: devices started, the server accepts connections
+                        notifier.notify("READY=1", f"STATUS=listening on port {port}")
+                        tg.create_task(
+                            run_watchdog(notifier, context.health, watchdog_interval_s()),
+                            name="watchdog",
+                        )
                         if on_ready is not None:
                             on_ready(url)
             except* _Shutdown:
@@ -112,11 +142,14 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             finally:
                 sock.close()
     finally:
+        notifier.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
 
-async def _stop_when(stop: asyncio.Event, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+async def _stop_when(
+    stop: asyncio.Event, server: uvicorn.Server, task: asyncio.Task[None], notifier: Notifier
+) -> None:
     """On a stop signal (or if the server ends by itself) stop the whole group."""
     waiter = asyncio.ensure_future(stop.wait())
     try:
@@ -126,6 +159,7 @@ async def _stop_when(stop: asyncio.Event, server: uvicorn.Server, task: asyncio.
     if not stop.is_set():
         logger.error("the HTTP server stopped by itself; stopping the gateway")
     logger.info("stopping: closing the server, draining the pipeline")
+    notifier.notify("STOPPING=1", "STATUS=stopping")
     server.should_exit = True
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE_S + 2)
