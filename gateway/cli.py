@@ -17,6 +17,7 @@ from drivers.errors import CodecError, TransportError
 from drivers.transports.ble import scan as ble_scan
 from gateway import settings as settings_mod
 from gateway.cli_analyze import analyze_app
+from gateway.cli_security import audit_app, doctor, pin_app
 from gateway.runtime import serve
 from gateway.simroom import run_sim_forever
 
@@ -30,6 +31,9 @@ app = typer.Typer(
 config_app = typer.Typer(help="Work with config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(audit_app, name="audit")
+app.add_typer(pin_app, name="pin")
+app.command()(doctor)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (see config/gateway.toml)")
