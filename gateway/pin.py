@@ -89,4 +89,5 @@ class KioskLock:
             return 0.0
         self._locked = False
         self._last_activity_s = self._clock()
+        self._tries.reset("kiosk")  # the right PIN restores the full allowance
         return None

@@ -57,6 +57,11 @@ class TokenBucketLimiter:
         return (1.0 - bucket.tokens) / self.rate_per_s
 
 
+    def reset(self, key: str) -> None:
+        """Forget ``key``'s bucket (a full one next time)."""
+        self._buckets.pop(key, None)
+
+
 class RateLimitMiddleware:
     """ASGI middleware: 429 + Retry-After for a client over its budget on ``prefixes``."""
 
