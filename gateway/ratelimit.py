@@ -56,7 +56,6 @@ class TokenBucketLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate_per_s
 
-
     def reset(self, key: str) -> None:
         """Forget ``key``'s bucket (a full one next time)."""
         self._buckets.pop(key, None)

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 AUDITED_PREFIX = "/api/v1/"
 JOIN_PREFIXES = ("/join", "/api/v1/join")
 PIN_CREDENTIAL = "nurse-pin-hash"
+HSTS = "max-age=31536000"
 
 
 class UnlockIn(BaseModel):
@@ -190,6 +191,8 @@ def install_security(app: FastAPI, settings: Settings, audit: AuditLog | None) -
     @app.middleware("http")
     async def audit_requests(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        if request.url.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if audit is not None and request.url.path.startswith(AUDITED_PREFIX):
             route = request.scope.get("route")
             template = getattr(route, "path", request.url.path)

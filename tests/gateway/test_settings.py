@@ -38,8 +38,9 @@ def test_env_override_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HELSEROM_SERVER__TLS", "off")
     with pytest.raises(ConfigError) as err:
         load(_write(tmp_path, ""))
-    assert err.value.problems[0].startswith("server: got ") and "remote listeners need TLS" in (
-        err.value.problems[0]
+    assert (
+        err.value.problems[0].startswith("server: got ")
+        and "remote listeners need TLS" in (err.value.problems[0])
     )
 
 

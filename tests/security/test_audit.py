@@ -49,9 +49,7 @@ def test_update_and_delete_are_refused(tmp_path: Path) -> None:
 def _bypass(path: Path, sql: str) -> None:
     """What an attacker with file access does: drop the triggers, then edit."""
     db = sqlite3.connect(path)
-    db.executescript(
-        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;" + sql + ";"
-    )
+    db.executescript("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;" + sql + ";")
     db.close()
 
 
@@ -96,7 +94,9 @@ def test_rewriting_the_whole_tail_consistently_is_still_detected_by_the_next_row
     prev = db.execute("SELECT hash FROM audit WHERE seq = 1").fetchone()[0]
     db.close()
     row["subject"] = "forged"
-    _bypass(path, f"UPDATE audit SET subject = 'forged', hash = '{row_hash(prev, row)}' WHERE seq = 2")
+    _bypass(
+        path, f"UPDATE audit SET subject = 'forged', hash = '{row_hash(prev, row)}' WHERE seq = 2"
+    )
     result = verify(path)
     assert result.first_bad_seq == 3 and "prev_hash" in result.reason
 
