@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
-
 from gateway.audit import AUDIT_FILE, GENESIS, AuditEntry, AuditLog, row_hash, verify
+from gateway.cli import app
 from tests.security.conftest import App, AppFactory
 
 CLI = CliRunner()  # the real `helserom` command in-process (a subprocess costs ~10 s of imports)
