@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from starlette.requests import HTTPConnection
 
+from gateway.credentials import credential_path
 from gateway.oidc import TokenError
 
 if TYPE_CHECKING:
@@ -38,12 +39,11 @@ UNLOCKED_PREFIXES = ("/api/v1/kiosk/",)  # reachable while the kiosk is locked
 
 def load_admin_token(env: Mapping[str, str] | None = None) -> str | None:
     """The IT token from ``$CREDENTIALS_DIRECTORY/admin-token`` (LoadCredential=), if any."""
-    env = os.environ if env is None else env
-    creds = env.get("CREDENTIALS_DIRECTORY")
-    if not creds:
+    path = credential_path(ADMIN_CREDENTIAL, env)
+    if path is None:
         return None
     try:
-        token = (Path(creds) / ADMIN_CREDENTIAL).read_text(encoding="ascii").strip()
+        token = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
     return token if len(token) >= 32 else None

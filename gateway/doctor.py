@@ -23,6 +23,7 @@ from dbus_fast.aio import MessageBus
 
 from drivers.transports.uri import DeviceUri
 from gateway import tls
+from gateway.credentials import credential_path
 from gateway.settings import Settings
 
 DISK_FAIL_BYTES = 200 * 2**20
@@ -216,11 +217,12 @@ def check_certificate(settings: Settings, now: dt.datetime | None = None) -> Che
     server = settings.server
     if not server.use_tls:
         return Check("tls", Level.OK, "TLS off: loopback listener only")
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    cred_cert = credential_path(tls.CREDENTIAL_CERT)
+    cred_key = credential_path(tls.CREDENTIAL_KEY)
     if server.tls_cert is not None and server.tls_key is not None:
         cert, key = server.tls_cert, server.tls_key
-    elif creds and (Path(creds) / tls.CREDENTIAL_CERT).is_file():
-        cert, key = Path(creds) / tls.CREDENTIAL_CERT, Path(creds) / tls.CREDENTIAL_KEY
+    elif cred_cert is not None and cred_key is not None:
+        cert, key = cred_cert, cred_key
     else:
         cert = settings.gateway.state_dir / "tls" / "self-signed.crt"
         key = cert.with_suffix(".key")

@@ -15,13 +15,13 @@ import base64
 import hashlib
 import json
 import time
+import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 from jwt import PyJWK, PyJWKSet
 
@@ -50,7 +50,13 @@ def load_jwks(file: Path | None = None, url: str | None = None, timeout_s: float
     if file is not None:
         data = file.read_text(encoding="utf-8")
     elif url is not None:
-        data = httpx.get(url, timeout=timeout_s).raise_for_status().text
+        if not url.startswith("https://"):
+            raise TokenError(f"JWKS URL {url!r} is not https")
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                data = response.read().decode()
+        except OSError as exc:
+            raise TokenError(f"JWKS URL {url!r} unreachable: {exc}") from None
     else:
         raise TokenError("no JWKS configured")
     try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
@@ -19,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from gateway.audit import AuditEntry, AuditLog, verify
 from gateway.auth import AdminDep, KioskDep, Principal, load_admin_token, principal_of
+from gateway.credentials import credential_path
 from gateway.oidc import OidcValidator, TokenError, load_jwks
 from gateway.pin import KioskLock
 from gateway.ratelimit import RateLimitMiddleware, TokenBucketLimiter
@@ -139,11 +138,9 @@ async def audit_verify(request: Request, _: AdminDep) -> AuditVerifyOut:
 
 
 def _pin_hash(settings: Settings) -> str | None:
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
-    if creds:
-        path = Path(creds) / PIN_CREDENTIAL
-        if path.is_file():
-            return path.read_text(encoding="ascii").strip()
+    path = credential_path(PIN_CREDENTIAL)
+    if path is not None:
+        return path.read_text(encoding="ascii").strip()
     return settings.security.pin_hash
 
 

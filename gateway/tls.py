@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gateway.credentials import credential_path
+
 SELF_SIGNED_DAYS = 825
 CREDENTIAL_CERT = "tls.crt"
 CREDENTIAL_KEY = "tls.key"
@@ -51,10 +53,10 @@ def resolve(
     if cert is not None and key is not None:
         found = TlsFiles(cert, key, "config")
     else:
-        creds = env.get("CREDENTIALS_DIRECTORY")
-        cdir = Path(creds) if creds else None
-        if cdir and (cdir / CREDENTIAL_CERT).is_file() and (cdir / CREDENTIAL_KEY).is_file():
-            found = TlsFiles(cdir / CREDENTIAL_CERT, cdir / CREDENTIAL_KEY, "credential")
+        cred_cert = credential_path(CREDENTIAL_CERT, env)
+        cred_key = credential_path(CREDENTIAL_KEY, env)
+        if cred_cert is not None and cred_key is not None:
+            found = TlsFiles(cred_cert, cred_key, "credential")
         else:
             found = self_signed(state_dir / "tls", host)
     for path in (found.cert, found.key):
