@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import time
 from collections.abc import Callable, Generator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import uvicorn
 
@@ -135,6 +137,11 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                             run_watchdog(notifier, context.health, watchdog_interval_s()),
                             name="watchdog",
                         )
+                        runtime_dir = os.environ.get("RUNTIME_DIRECTORY")
+                        if runtime_dir:  # systemd's RuntimeDirectory=: for the kiosk unit
+                            local = kiosk_url(_local_host(settings.server.host), port, auth, scheme)
+                            cert = tls_files.cert if tls_files else None
+                            tls.write_kiosk_files(Path(runtime_dir), local, cert)
                         if on_ready is not None:
                             on_ready(url)
             except* _Shutdown:
@@ -164,6 +171,11 @@ async def _stop_when(
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE_S + 2)
     raise _Shutdown
+
+
+def _local_host(host: str) -> str:
+    """Where the kiosk on this machine reaches the server (wildcards mean loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -127,3 +127,18 @@ def spki_sha256_b64(path: Path) -> str:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(der)
     return base64.b64encode(digest.finalize()).decode()
+
+
+def write_kiosk_files(runtime_dir: Path, url: str, cert: Path | None) -> None:
+    """The kiosk unit's inputs in ``$RUNTIME_DIRECTORY``: the login URL and (TLS) the SPKI hash.
+
+    Mode 0640: the kiosk user reads them through group helserom; nothing else can.
+    """
+    items = [("kiosk-url", url)] + ([("kiosk-spki", spki_sha256_b64(cert))] if cert else [])
+    for name, text in items:
+        tmp = runtime_dir / f".{name}.tmp"
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(text + "\n")
+        os.replace(tmp, runtime_dir / name)

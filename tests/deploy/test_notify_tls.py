@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from gateway.sdnotify import Notifier, watchdog_interval_s
+from gateway.tls import spki_sha256_b64
 from tests import gatewayproc
 from tests.gatewayproc import CONFIG, GatewayProcess, start_gateway
 
@@ -74,11 +75,14 @@ def test_notifier_to_path_and_abstract_sockets(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GatewayProcess, NotifyListener]]:
+def gateway(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[GatewayProcess, NotifyListener]]:
     address = f"@helserom-notify-{os.getpid()}-{time.monotonic_ns()}"
     listener = NotifyListener(address)
     monkeypatch.setenv("NOTIFY_SOCKET", address)
     monkeypatch.setenv("WATCHDOG_USEC", str(WATCHDOG_USEC))
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
     # 5 helpers share 2 cores: imports alone took > 20 s here at times
     monkeypatch.setattr(gatewayproc, "START_TIMEOUT_S", 90.0)
     gw = start_gateway(config_text=TLS_CONFIG)
@@ -111,6 +115,12 @@ def test_ready_watchdog_tls_and_stopping(gateway: tuple[GatewayProcess, NotifyLi
         httpx.get(gw.base_url + "/healthz", timeout=10)
     with pytest.raises(httpx.RemoteProtocolError):  # plain HTTP to the TLS port: no answer
         httpx.get(gw.base_url.replace("https://", "http://") + "/healthz", timeout=10)
+
+    # the kiosk unit's inputs in RuntimeDirectory: login URL and the certificate's SPKI pin
+    runtime = Path(os.environ["RUNTIME_DIRECTORY"])
+    assert (runtime / "kiosk-url").read_text().strip() == gw.login_url
+    assert (runtime / "kiosk-spki").read_text().strip() == spki_sha256_b64(cert)
+    assert stat.S_IMODE((runtime / "kiosk-url").stat().st_mode) == 0o640
 
     # watchdog: pings at about WATCHDOG_USEC / 2 while healthy
     pings = [t for t, m in listener.drain(2.0) if m == "WATCHDOG=1"]
