@@ -218,3 +218,15 @@ def test_udev_rules_give_serial_and_video_groups() -> None:
     text = "\n".join(rules)
     assert 'KERNEL=="ttyUSB[0-9]*|ttyACM[0-9]*", GROUP="dialout", MODE="0660"' in text
     assert 'SUBSYSTEM=="video4linux", GROUP="video"' in text
+
+
+def test_image_recipe_scripts_parse() -> None:
+    # the image cannot be built here (no arm64 binfmt); at least every script must parse
+    scripts = sorted((SYSTEMD / "image").rglob("*.sh"))
+    assert len(scripts) >= 4
+    for script in scripts:
+        run = subprocess.run(
+            ["bash", "-n", str(script)], capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, (script, run.stderr)
+        assert os.access(script, os.X_OK), script
