@@ -14,7 +14,7 @@ APT_TEST := chromium fonts-dejavu-core dbus-daemon mosquitto coturn systemd util
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck imports pytest bench setup apt-test clean help install \
-	install-files install-venv install-users install-enable
+	install-files install-venv install-users install-enable units-check
 help:
 	@echo "make run    set up and start the gateway on the simulated room ($(CONFIG))"
 	@echo "make test   set up and run ruff, mypy --strict, import-linter and pytest"
@@ -77,6 +77,10 @@ UNITDIR := $(DESTDIR)/etc/systemd/system
 APP_SOURCES := gateway drivers webrtc hardware-sim config docs pyproject.toml uv.lock README.md
 
 install: install-files install-venv install-users install-enable
+
+# The offline unit checks alone (also part of `make test`): verify without warnings, exposure <= 2.5.
+units-check: $(BIN)/helserom
+	$(BIN)/pytest -q tests/deploy/test_units.py tests/deploy/test_mdwe.py
 
 install-files:
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/app $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/docs
