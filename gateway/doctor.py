@@ -61,7 +61,26 @@ def run_checks(settings: Settings) -> list[Check]:
         check_cameras(),
         check_clock(),
         check_certificate(settings),
+        check_roles(settings),
     ]
+
+
+def check_roles(settings: Settings) -> Check:
+    """The kiosk PIN and the IT token: without them the lock and the audit API are off."""
+    missing = []
+    if credential_path("nurse-pin-hash") is None and settings.security.pin_hash is None:
+        missing.append("no nurse PIN (the kiosk never locks)")
+    if credential_path("admin-token") is None:
+        missing.append("no admin-token credential (no IT access to the audit log over HTTP)")
+    if missing:
+        return Check(
+            "roles",
+            Level.WARN,
+            "; ".join(missing),
+            "helserom pin hash > /etc/helserom/credentials/nurse-pin-hash; "
+            "openssl rand -base64 33 > /etc/helserom/credentials/admin-token",
+        )
+    return Check("roles", Level.OK, "nurse PIN and IT token configured")
 
 
 def check_state_dir(state_dir: Path) -> Check:

@@ -18,7 +18,15 @@ from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.doctor import Level, check_certificate, check_disk, check_serial, run_checks
+from gateway.doctor import (
+    Level,
+    check_certificate,
+    check_disk,
+    check_roles,
+    check_serial,
+    run_checks,
+)
+from gateway.pin import hash_pin
 from gateway.settings import Settings
 
 CLI = CliRunner()
@@ -128,10 +136,22 @@ def test_report_structure_and_exit_code(tmp_path: Path) -> None:
     run = CLI.invoke(app, ["doctor", "--json", "--config", str(config)])
     rows = json.loads(run.stdout)
     names = [r["name"] for r in rows]
-    assert names == ["state-dir", "disk", "bluez", "cameras", "clock", "tls"]
+    assert names == ["state-dir", "disk", "bluez", "cameras", "clock", "tls", "roles"]
     assert all(r["level"] in ("OK", "WARN", "FAIL") for r in rows)
     assert all(r["fix"] for r in rows if r["level"] == "FAIL")
     assert run.exit_code == 1  # the certificate expires tomorrow
     text = CLI.invoke(app, ["doctor", "--config", str(config)])
     assert "FAIL tls" in text.stdout and "→ renew the certificate now" in text.stdout
-    assert [c.name for c in run_checks(Settings(gateway={"state_dir": tmp_path}))][-1] == "tls"
+    assert [c.name for c in run_checks(Settings(gateway={"state_dir": tmp_path}))][-1] == "roles"
+
+
+def test_roles_check_sees_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(gateway={"state_dir": tmp_path})
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert check_roles(settings).level == Level.WARN
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "helserom_admin-token").write_text("a" * 40)
+    (creds / "helserom_nurse-pin-hash").write_text(hash_pin("1234"))
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert check_roles(settings).level == Level.OK
