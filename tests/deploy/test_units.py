@@ -35,6 +35,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     run = subprocess.run(
         ["make", "--no-print-directory", "install", f"DESTDIR={root}"],
         cwd=REPO,
+        env={**os.environ, "UV_OFFLINE": "1"},  # from uv's cache only (make setup filled it)
         capture_output=True,
         text=True,
         timeout=600,

@@ -106,6 +106,10 @@ def test_cli_verify_ok(tmp_path: Path) -> None:
     run = CLI.invoke(app, ["audit", "verify", "--file", str(path)])
     assert run.exit_code == 0, run.output
     assert "ok, 5 rows" in run.stdout
+    config = tmp_path / "g.toml"
+    config.write_text(f'[gateway]\nstate_dir = "{tmp_path}"\n')
+    by_config = CLI.invoke(app, ["audit", "verify", "--config", str(config)])
+    assert by_config.exit_code == 0 and f"{path}: ok, 5 rows" in by_config.stdout
     missing = CLI.invoke(app, ["audit", "verify", "--file", str(tmp_path / "nope.sqlite3")])
     assert missing.exit_code == 2 and "no audit log" in missing.stderr
 
