@@ -29,6 +29,7 @@ UI_FILES = {  # name -> media type; only these are served
     "kiosk.css": "text/css; charset=utf-8",
     "i18n.js": "text/javascript; charset=utf-8",
     "pleth.js": "text/javascript; charset=utf-8",
+    "lock.js": "text/javascript; charset=utf-8",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 AUDITED_PREFIX = "/api/v1/"
 JOIN_PREFIXES = ("/join", "/api/v1/join")
+# the kiosk page's own lock polling and activity pings: no patient data, every few seconds
+NOT_AUDITED = {("GET", "/api/v1/kiosk/lock"), ("POST", "/api/v1/kiosk/activity")}
 PIN_CREDENTIAL = "nurse-pin-hash"
 HSTS = "max-age=31536000"
 
@@ -190,7 +192,11 @@ def install_security(app: FastAPI, settings: Settings, audit: AuditLog | None) -
         response: Response = await call_next(request)
         if request.url.scheme == "https":
             response.headers.setdefault("Strict-Transport-Security", HSTS)
-        if audit is not None and request.url.path.startswith(AUDITED_PREFIX):
+        if (
+            audit is not None
+            and request.url.path.startswith(AUDITED_PREFIX)
+            and (request.method, request.url.path) not in NOT_AUDITED
+        ):
             route = request.scope.get("route")
             template = getattr(route, "path", request.url.path)
             who = await principal_of(request)
