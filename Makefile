@@ -7,6 +7,8 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/rooms/sim.toml
+# 1: `make run` starts a live session and prints a single-use "Specialist link: …" (0: none).
+DEMO_SESSION ?= 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 APT_RUN := chromium dbus-daemon
@@ -22,7 +24,7 @@ help:
 	@echo "make install [DESTDIR=dir] [PREFIX=/opt/helserom]  install as a systemd service"
 
 run: $(BIN)/helserom
-	$(BIN)/helserom run --config $(CONFIG)
+	$(BIN)/helserom run --config $(CONFIG) $(if $(filter 1,$(DEMO_SESSION)),--demo-session)
 
 test: apt-test $(BIN)/helserom lint typecheck imports pytest
 

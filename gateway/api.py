@@ -14,12 +14,24 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
+from gateway.api_devices import router as devices_router
+from gateway.api_export import router as export_router
+from gateway.api_media import router as media_router
+from gateway.api_session import router as session_router
 from gateway.audit import AuditLog
-from gateway.auth import COOKIE_NAME, NURSE, KioskAuth, require_kiosk, websocket_allowed
+from gateway.auth import (
+    COOKIE_NAME,
+    NURSE,
+    KioskAuth,
+    require_kiosk,
+    require_principal,
+    websocket_allowed,
+)
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
 from gateway.security_api import audit_entry, install_security
 from gateway.sessions import SessionManager
+from gateway.signalling import SignalHub
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +42,23 @@ UI_FILES = {  # name -> media type; only these are served
     "i18n.js": "text/javascript; charset=utf-8",
     "pleth.js": "text/javascript; charset=utf-8",
     "lock.js": "text/javascript; charset=utf-8",
+    "conversation.js": "text/javascript; charset=utf-8",
+    "conversation.css": "text/css; charset=utf-8",
+    "specialist.html": "text/html; charset=utf-8",
+    "specialist.js": "text/javascript; charset=utf-8",
+    "specialist.css": "text/css; charset=utf-8",
+    "whep.js": "text/javascript; charset=utf-8",
+}
+# what the specialist's page loads: any principal (the nurse or an admitted participant);
+# everything else only the kiosk
+PARTICIPANT_UI = {
+    "i18n.js",
+    "pleth.js",
+    "conversation.js",
+    "conversation.css",
+    "specialist.js",
+    "specialist.css",
+    "whep.js",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -87,6 +116,8 @@ def create_app(
     app.state.context = context
     app.state.auth = auth
     app.state.sessions = sessions
+    app.state.signal_hub = SignalHub()
+    app.include_router(session_router)
 
     install_security(app, context.settings, audit)
 
@@ -112,6 +143,8 @@ def create_app(
         return response
 
     auth_required = [Depends(require_kiosk)]
+    app.include_router(devices_router)
+    app.include_router(export_router)
 
     @app.get("/", dependencies=auth_required, include_in_schema=False)
     async def root() -> Response:
@@ -121,8 +154,12 @@ def create_app(
     async def kiosk() -> Response:
         return _ui_file("kiosk.html")
 
-    @app.get("/ui/{name}", dependencies=auth_required, include_in_schema=False)
-    async def ui_file(name: str) -> Response:
+    @app.get("/ui/{name}", include_in_schema=False)
+    async def ui_file(name: str, request: Request) -> Response:
+        if name in PARTICIPANT_UI:
+            await require_principal(request)
+        else:
+            require_kiosk(request)
         return _ui_file(name)
 
     @app.get(
@@ -156,17 +193,7 @@ def create_app(
                 audit.record, audit_entry(NURSE, "live.open", "ok", ws.url.path)
             )
         with ctx.hub.subscribe() as queue:
-            await ws.send_json(
-                {
-                    "type": "hello",
-                    "schema": SCHEMA_VERSION,
-                    "site": ctx.settings.gateway.site,
-                    "room": ctx.settings.gateway.room,
-                    "language": ctx.settings.gateway.language,
-                    "sent_s": time.time(),
-                    "devices": _device_list(ctx),
-                }
-            )
+            await ws.send_json({**hello_message(ctx), "sent_s": time.time()})
             receiver = asyncio.ensure_future(ws.receive())
             try:
                 while True:
@@ -191,7 +218,20 @@ def create_app(
                     closed = audit_entry(NURSE, "live.close", "ok", ws.url.path)
                     await asyncio.to_thread(audit.record, closed)
 
+    app.include_router(media_router)
     return app
+
+
+def hello_message(ctx: GatewayContext) -> dict[str, Any]:
+    """The first live message (WebSocket and the ``vitals`` data channel)."""
+    return {
+        "type": "hello",
+        "schema": SCHEMA_VERSION,
+        "site": ctx.settings.gateway.site,
+        "room": ctx.settings.gateway.room,
+        "language": ctx.settings.gateway.language,
+        "devices": _device_list(ctx),
+    }
 
 
 def _device_list(ctx: GatewayContext) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ participant (specialist, GP) redeems a single-use join link for a bearer token
 (``gateway.sessions``), presented as ``Authorization: Bearer`` or the participant cookie.
 With ``[security] oidc_*`` set, a specialist or GP may instead present an OIDC/HelseID-style
 JWT (``gateway.oidc``, DPoP when configured). IT (role admin) presents the token from the
-systemd credential ``admin-token``; admin reaches IT routes only, never patient data.
+systemd credential ``admin-token``; admin reaches IT routes only, never patient data:
+``principal_of`` never returns it (``admin_of`` does), so routes that accept any principal
+cannot be reached with the IT token.
 The kiosk locks after idle time (``gateway.pin``): then patient-data routes answer 423.
 """
 
@@ -162,9 +164,6 @@ async def principal_of(conn: HTTPConnection) -> Principal | None:
     if auth.valid(auth.presented(conn.headers, conn.cookies)):
         return NURSE
     bearer = _bearer(conn)
-    admin_token: str | None = getattr(conn.app.state, "admin_token", None)
-    if admin_token and bearer and secrets.compare_digest(bearer.encode(), admin_token.encode()):
-        return ADMIN
     sessions: SessionManager | None = getattr(conn.app.state, "sessions", None)
     participant_bearer = bearer or conn.cookies.get(PARTICIPANT_COOKIE)
     if sessions is not None and participant_bearer:
@@ -184,17 +183,26 @@ async def principal_of(conn: HTTPConnection) -> Principal | None:
     return None
 
 
+def admin_of(conn: HTTPConnection) -> Principal | None:
+    """ADMIN if the request carries the IT token (never returned by ``principal_of``)."""
+    bearer = _bearer(conn)
+    admin_token: str | None = getattr(conn.app.state, "admin_token", None)
+    if admin_token and bearer and secrets.compare_digest(bearer.encode(), admin_token.encode()):
+        return ADMIN
+    return None
+
+
 async def require_principal(request: Request) -> Principal:
     """FastAPI dependency: the nurse or a remote clinician, else 401 (admin: 403; locked: 423)."""
     who = await principal_of(request)
+    if who is None and admin_of(request) is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the IT role has no access to patient data")
     if who is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "authentication required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if who.role == "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the IT role has no access to patient data")
     if who.role == "nurse":
         check_kiosk_lock(request)
     return who
@@ -202,16 +210,16 @@ async def require_principal(request: Request) -> Principal:
 
 async def require_admin(request: Request) -> Principal:
     """FastAPI dependency: the IT token, else 401/403."""
-    who = await principal_of(request)
-    if who is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "authentication required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if who.role != "admin":
+    admin = admin_of(request)
+    if admin is not None:
+        return admin
+    if await principal_of(request) is not None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "IT (admin) role required")
-    return who
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "authentication required",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(require_principal)]

@@ -17,9 +17,12 @@ from drivers.errors import CodecError, TransportError
 from drivers.transports.ble import scan as ble_scan
 from gateway import settings as settings_mod
 from gateway.cli_analyze import analyze_app
+from gateway.cli_export import export as export_command
+from gateway.cli_export import report as report_command
 from gateway.cli_security import audit_app, doctor, pin_app
 from gateway.runtime import serve
 from gateway.simroom import run_sim_forever
+from webrtc.errors import WebRtcError
 
 app = typer.Typer(
     name="helserom",
@@ -34,6 +37,8 @@ app.add_typer(analyze_app, name="analyze")
 app.add_typer(audit_app, name="audit")
 app.add_typer(pin_app, name="pin")
 app.command()(doctor)
+app.command("export")(export_command)
+app.command("report")(report_command)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (see config/gateway.toml)")
@@ -58,8 +63,17 @@ def _setup_logging(level: str) -> None:
     )
 
 
+DemoOpt = Annotated[
+    bool,
+    typer.Option(
+        "--demo-session",
+        help="start a live session and print one single-use 'Specialist link: …' to join it",
+    ),
+]
+
+
 @app.command()
-def run(config: ConfigOpt = None) -> None:
+def run(config: ConfigOpt = None, demo_session: DemoOpt = False) -> None:
     """Start the gateway (and the simulated room when [sim] is enabled)."""
     cfg = _load_or_exit(config)
     _setup_logging(cfg.gateway.log_level)
@@ -68,10 +82,17 @@ def run(config: ConfigOpt = None) -> None:
         typer.echo(f"Helserom Gateway kjører / is running. Kiosk: {url}", err=False)
         sys.stdout.flush()
 
+    def demo(link: str) -> None:
+        typer.echo(f"Specialist link: {link}")
+        sys.stdout.flush()
+
     try:
-        asyncio.run(serve(cfg, on_ready=ready))
+        asyncio.run(serve(cfg, on_ready=ready, on_demo_link=demo if demo_session else None))
     except OSError as exc:
         typer.echo(f"error: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    except WebRtcError as exc:  # loopback switch outside a test netns, encoder missing
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 

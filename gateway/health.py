@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.live import LiveHub
+from gateway.mqtt import MqttLink
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
 
@@ -45,6 +46,7 @@ class GatewayContext:
     pipeline: Pipeline
     hub: LiveHub
     loop_monitor: LoopMonitor
+    mqtt: MqttLink | None = None
     started_monotonic_s: float = field(default_factory=time.monotonic)
 
     def health(self) -> dict[str, Any]:
@@ -62,10 +64,13 @@ class GatewayContext:
         if got_data and time.time() - stats.last_write_s > STORE_STALE_S:
             problems.append("no store write for 30 s")
         down = [s.device_id for s in statuses if not s.connected]
-        status = "failing" if problems else ("degraded" if down else "ok")
+        # Delivery alerts degrade (the room still measures and stores), they never fail it.
+        alerts = self.mqtt.problems() if self.mqtt is not None else []
+        status = "failing" if problems else ("degraded" if down or alerts else "ok")
         return {
             "status": status,
             "problems": problems,
+            "alerts": alerts,
             "uptime_s": round(uptime, 1),
             "loop": {"max_lag_ms_10s": None if math.isnan(lag) else round(lag, 2)},
             "pipeline": {
@@ -78,6 +83,7 @@ class GatewayContext:
                 "engine_errors": stats.engine_errors,
             },
             "engine": self.pipeline.engine.stats.as_dict(),
+            "mqtt": self.mqtt.health_dict() if self.mqtt is not None else {"enabled": False},
             "live": {"clients": self.hub.subscribers, "dropped": self.hub.dropped},
             "devices": [
                 {

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from drivers.model import DeviceStatus, Measurement, SampleBlock
+from gateway.clinical.careplan import TrafficLight
 from gateway.queues import DropOldestQueue
 from gateway.signals.engine import Derived
 from gateway.signals.verdict import Assessed
@@ -32,8 +33,25 @@ def verdict_fields(assessed: Assessed | None) -> dict[str, Any]:
     return {"verdict": assessed.verdict.value, "reasons": assessed.reason_codes()}
 
 
-def measurement_message(m: Measurement, assessed: Assessed | None = None) -> Message:
-    """A stored measurement as a live message, with the engine's verdict."""
+def light_fields(light: TrafficLight | None) -> dict[str, Any]:
+    """``traffic_light`` from the patient's care plan: colour, questionable, the band's labels
+    (null without a plan, a band for the quantity, or a usable verdict)."""
+    if light is None:
+        return {"traffic_light": None}
+    return {
+        "traffic_light": {
+            "colour": light.colour.value,
+            "questionable": light.questionable,
+            "label_nb": light.band.label_nb,
+            "label_en": light.band.label_en,
+        }
+    }
+
+
+def measurement_message(
+    m: Measurement, assessed: Assessed | None = None, light: TrafficLight | None = None
+) -> Message:
+    """A stored measurement as a live message, with the engine's verdict and traffic light."""
     spec = m.quantity.spec
     return {
         "type": "measurement",
@@ -48,10 +66,11 @@ def measurement_message(m: Measurement, assessed: Assessed | None = None) -> Mes
         "device_clock_set": m.device_clock_set,
         "quality": m.quality.names(),
         **verdict_fields(assessed),
+        **light_fields(light),
     }
 
 
-def derived_message(d: Derived) -> Message:
+def derived_message(d: Derived, light: TrafficLight | None = None) -> Message:
     """A value the engine derived from a waveform (heart rate from ECG, PI from pleth …)."""
     v = d.value
     return {
@@ -63,6 +82,7 @@ def derived_message(d: Derived) -> Message:
         "value": _num(v.assessed.value),
         "unit": v.unit,
         **verdict_fields(v.assessed),
+        **light_fields(light),
         "detail": {k: _num(x) if isinstance(x, float) else x for k, x in v.detail.items()},
         "window_s": d.window_s,
         "received_s": d.input_received_wall_s,

@@ -15,7 +15,15 @@ from dataclasses import dataclass, replace
 
 from drivers.devices import Device
 from drivers.errors import DriverError, PortGoneError
-from drivers.model import DeviceEvent, DeviceInfo, DeviceStatus, Measurement, SampleBlock
+from drivers.model import (
+    DeviceEvent,
+    DeviceInfo,
+    DeviceStatus,
+    Measurement,
+    Quantity,
+    SampleBlock,
+)
+from gateway.clinical.careplan import CarePlan, TrafficLight
 from gateway.live import (
     LiveHub,
     derived_message,
@@ -26,6 +34,7 @@ from gateway.live import (
 from gateway.queues import DropOldestQueue
 from gateway.settings import PipelineSettings
 from gateway.signals.engine import EngineResult, SignalEngine
+from gateway.signals.verdict import Assessed
 from gateway.store import Store, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -108,15 +117,60 @@ class Pipeline:
         hub: LiveHub,
         slots: list[DeviceSlot],
         engine: SignalEngine | None = None,
+        *,
+        careplan: CarePlan | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.hub = hub
         self.engine = engine if engine is not None else SignalEngine({})
+        self.careplan = careplan
         self._engine_logged_s = -math.inf
         self.slots = {s.device.device_id: s for s in slots}
         self.queue: DropOldestQueue[_Tagged] = DropOldestQueue(settings.device_queue_size)
         self.stats = PipelineStats()
+        self._devices_tg: asyncio.TaskGroup | None = None
+        self._device_tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def run_devices(self) -> None:
+        """Own every device task; devices bound at runtime join this group (until cancelled)."""
+        async with asyncio.TaskGroup() as tg:
+            self._devices_tg = tg
+            try:
+                for slot in list(self.slots.values()):
+                    self._start_device(slot)
+                await asyncio.Event().wait()
+            finally:
+                self._devices_tg = None
+
+    def _start_device(self, slot: DeviceSlot) -> None:
+        if self._devices_tg is None:
+            raise RuntimeError("device tasks are not running")
+        device_id = slot.device.device_id
+        self._device_tasks[device_id] = self._devices_tg.create_task(
+            self.run_device(slot), name=device_id
+        )
+
+    def add_device(self, slot: DeviceSlot) -> None:
+        """Start reading a device bound while the gateway runs."""
+        device_id = slot.device.device_id
+        if device_id in self.slots:
+            raise ValueError(f"device id {device_id!r} is already in use")
+        self.slots[device_id] = slot
+        try:
+            self._start_device(slot)
+        except RuntimeError:
+            del self.slots[device_id]
+            raise
+
+    async def remove_device(self, device_id: str) -> None:
+        """Stop reading a device and forget its slot (its stored data stays)."""
+        slot = self.slots.pop(device_id)
+        task = self._device_tasks.pop(device_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+        self.hub.publish({"type": "device_removed", "device_id": slot.device.device_id})
 
     def statuses(self) -> list[DeviceStatus]:
         """Every device's status now."""
@@ -181,11 +235,23 @@ class Pipeline:
         self.stats.last_write_s = time.time()
         for event, verdict in zip(events, judged.verdicts, strict=True):
             if isinstance(event, Measurement):
-                self.hub.publish(measurement_message(event, verdict))
+                light = self._light(event.quantity.spec.key, verdict)
+                self.hub.publish(measurement_message(event, verdict, light))
             elif isinstance(event, SampleBlock):
                 self.hub.publish(waveform_message(event))
         for derived in judged.derived:
-            self.hub.publish(derived_message(derived))
+            light = self._light(derived.value.key, derived.value.assessed)
+            self.hub.publish(derived_message(derived, light))
+
+    def _light(self, key: str, assessed: Assessed | None) -> TrafficLight | None:
+        """The care plan's colour for a judged value (never for an unjudged or invalid one)."""
+        if self.careplan is None or assessed is None:
+            return None
+        try:
+            quantity = Quantity.from_key(key)
+        except (KeyError, ValueError):
+            return None  # a derived value no plan can have bands for (fev1, pi, …)
+        return self.careplan.light(quantity, assessed)
 
     def _judge(self, events: list[DeviceEvent]) -> EngineResult:
         """The engine's verdicts; a bug there must not stop storing or showing data."""

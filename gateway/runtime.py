@@ -20,12 +20,19 @@ from pathlib import Path
 import uvicorn
 
 from drivers.devices import open_device
-from gateway import tls
-from gateway.api import create_app
+from gateway import retention, tls
+from gateway.api import create_app, hello_message
+from gateway.api_session import demo_session_link
 from gateway.audit import AUDIT_FILE, AuditLog
-from gateway.auth import KioskAuth
+from gateway.auth import KioskAuth, Principal
+from gateway.bindings import BindingError, load_bindings, slot_for
+from gateway.clinical.careplan import load_careplan
 from gateway.health import GatewayContext, LoopMonitor
+from gateway.ice import ice_servers_for
 from gateway.live import LiveHub
+from gateway.media import MediaHub
+from gateway.mqtt import MqttLink
+from gateway.outbox import OutboxPolicy
 from gateway.pipeline import DeviceSlot, Pipeline
 from gateway.sdnotify import Notifier, run_watchdog, watchdog_interval_s
 from gateway.sessions import SessionManager
@@ -58,8 +65,16 @@ def kiosk_url(host: str, port: int, auth: KioskAuth, scheme: str = "http") -> st
     return f"{scheme}://{shown}:{port}/login?token={auth.token}"
 
 
-async def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the gateway until SIGTERM/SIGINT (or until a critical task fails)."""
+async def serve(
+    settings: Settings,
+    on_ready: Callable[[str], None] | None = None,
+    *,
+    on_demo_link: Callable[[str], None] | None = None,
+) -> None:
+    """Run the gateway until SIGTERM/SIGINT (or until a critical task fails).
+
+    With ``on_demo_link``, a live session is started and one specialist link handed to it.
+    """
     state_dir = settings.gateway.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     auth = KioskAuth.load_or_create(state_dir)
@@ -85,7 +100,18 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
         async with AsyncExitStack() as stack:
             if settings.sim.enabled:
                 await stack.enter_async_context(start_sim_room(settings.sim))
-            store = await stack.enter_async_context(Store(settings.store_path))
+            mq = settings.mqtt
+            policy = (
+                OutboxPolicy(
+                    settings.gateway.site,
+                    settings.gateway.room,
+                    mq.outbox_max_rows,
+                    mq.outbox_alert_rows,
+                )
+                if mq.enabled
+                else None
+            )
+            store = await stack.enter_async_context(Store(settings.store_path, policy))
             audit = AuditLog(state_dir / AUDIT_FILE)
             stack.callback(audit.close)
             for slot in slots:
@@ -95,12 +121,45 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
             resumed = await sessions.resume()
             if resumed is not None:
                 logger.info("resuming session %s (%s)", resumed.id, resumed.state.value)
+            configured = {slot.device.device_id for slot in slots}
+            for b in await store.call(load_bindings):
+                if b.id in configured:
+                    logger.warning("bound device %s: the config now has that id; config wins", b.id)
+                    continue
+                try:
+                    slots.append(slot_for(b.id, b.uri, b.label))
+                except BindingError as exc:
+                    logger.error("bound device %s not started: %s", b.id, exc)
             engine = SignalEngine(default_factories(), refiners=default_refiners())
-            pipeline = Pipeline(settings.pipeline, store, hub, slots, engine)
+            plan_path = settings.clinical.careplan
+            careplan = load_careplan(plan_path) if plan_path is not None else None
+            pipeline = Pipeline(settings.pipeline, store, hub, slots, engine, careplan=careplan)
             context = GatewayContext(settings, pipeline, hub, LoopMonitor())
+            if mq.enabled:
+                context.mqtt = MqttLink(
+                    mq,
+                    store,
+                    settings.gateway.site,
+                    settings.gateway.room,
+                    health=context.health,
+                    statuses=pipeline.statuses,
+                )
+            # the gateway's own peer connections get TURN credentials of their own
+            gateway_peer = Principal("gateway", participant_id="gateway")
+            media = MediaHub(
+                settings,
+                hub,
+                lambda: hello_message(context),
+                ice=lambda: (
+                    ice_servers_for(settings, gateway_peer),
+                    settings.ice.transport_policy,
+                ),
+            )
+            app = create_app(context, auth, sessions, audit)
+            app.state.media = media
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
-                create_app(context, auth, sessions, audit),
+                app,
                 ssl_certfile=tls_files.cert if tls_files else None,
                 ssl_keyfile=tls_files.key if tls_files else None,
                 log_config=None,
@@ -115,8 +174,11 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                     tg.create_task(pipeline.run_writer(), name="writer")
                     tg.create_task(pipeline.run_status(), name="status")
                     tg.create_task(context.loop_monitor.run(), name="loop-monitor")
-                    for slot in slots:
-                        tg.create_task(pipeline.run_device(slot), name=slot.device.device_id)
+                    tg.create_task(pipeline.run_devices(), name="devices")
+                    tg.create_task(retention.run(store, settings.store), name="retention")
+                    if context.mqtt is not None:
+                        tg.create_task(context.mqtt.run(), name="mqtt")
+                    tg.create_task(media.run(), name="media")
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
                     tg.create_task(_stop_when(stop, server, server_task, notifier), name="stopper")
                     # uvicorn has no "started" event to await
@@ -144,6 +206,9 @@ async def serve(settings: Settings, on_ready: Callable[[str], None] | None = Non
                             tls.write_kiosk_files(Path(runtime_dir), local, cert)
                         if on_ready is not None:
                             on_ready(url)
+                        if on_demo_link is not None:
+                            base = url.split("/login", 1)[0]
+                            on_demo_link(await demo_session_link(sessions, base))
             except* _Shutdown:
                 logger.info("stopped on request")
             finally:

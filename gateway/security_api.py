@@ -16,7 +16,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from gateway.audit import AuditEntry, AuditLog, verify
-from gateway.auth import AdminDep, KioskDep, Principal, load_admin_token, principal_of
+from gateway.auth import (
+    AdminDep,
+    KioskDep,
+    Principal,
+    admin_of,
+    load_admin_token,
+    principal_of,
+)
 from gateway.credentials import credential_path
 from gateway.oidc import OidcValidator, TokenError, load_jwks
 from gateway.pin import KioskLock
@@ -199,7 +206,7 @@ def install_security(app: FastAPI, settings: Settings, audit: AuditLog | None) -
         ):
             route = request.scope.get("route")
             template = getattr(route, "path", request.url.path)
-            who = await principal_of(request)
+            who = await principal_of(request) or admin_of(request)
             entry = audit_entry(
                 who, f"{request.method} {template}", str(response.status_code), request.url.path
             )

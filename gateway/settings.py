@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from drivers.devices import KNOWN_BLE_PROFILES, KNOWN_CODECS
 from drivers.errors import UriError
 from drivers.transports.uri import DeviceUri
+from gateway.clinical.careplan import CarePlanError, load_careplan
 
 ENV_PREFIX = "HELSEROM_"
 LOOPBACK_NAMES = ("localhost",)
@@ -259,6 +260,177 @@ class SimSettings(_Section):
         return value
 
 
+class ExportSettings(_Section):
+    """FHIR export of a session (docs/fhir.md)."""
+
+    patient: Literal["pseudonymous", "minimal"] = "pseudonymous"
+    pseudonym_system: str = Field(
+        default="https://helserom.no/fhir/sid/pseudonym", pattern=r"^(urn:|https?://)\S+$"
+    )
+    waveforms: bool = True
+    waveform_max_s: float = Field(default=60.0, ge=0, le=3600)
+    reference: Literal["gli2012", "gli-global-2022"] = "gli2012"
+
+
+class ClinicalSettings(_Section):
+    """Clinical rules the room applies."""
+
+    careplan: Path | None = Field(
+        default=None, description="care plan TOML (traffic lights; config/careplans/)"
+    )
+
+    @field_validator("careplan")
+    @classmethod
+    def _loadable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        try:
+            load_careplan(value)
+        except OSError as exc:
+            raise ValueError(f"a readable care plan file ({exc.strerror})") from None
+        except CarePlanError as exc:
+            raise ValueError(f"a valid care plan ({exc})") from None
+        return value
+
+
+class MqttSettings(_Section):
+    """Delivery of measurements, device status and gateway health to an MQTT v5 broker."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8883, ge=1, le=65535)
+    tls: bool = True
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    topic_prefix: str = Field(default="helserom", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    session_expiry_s: int = Field(default=7 * 86400, ge=60, le=0xFFFFFFFE)
+    inflight: int = Field(default=64, ge=1, le=1000)
+    outbox_max_rows: int = Field(default=200_000, ge=10, le=10_000_000)
+    outbox_alert_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    health_interval_s: float = Field(default=60.0, ge=1, le=3600)
+    broker_down_alert_s: float = Field(default=300.0, ge=1, le=86400)
+    reconnect_max_s: float = Field(default=30.0, ge=0.1, le=600)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSettings:
+        if self.outbox_alert_rows > self.outbox_max_rows:
+            raise ValueError(
+                f"outbox_alert_rows ({self.outbox_alert_rows}) at most outbox_max_rows "
+                f"({self.outbox_max_rows})"
+            )
+        if self.enabled and self.tls:
+            missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"{', '.join(missing)} set when enabled and tls are true "
+                    "(the room's client certificate is its identity)"
+                )
+            for key in ("ca_file", "cert_file", "key_file"):
+                path: Path = getattr(self, key)
+                if not path.is_file():
+                    raise ValueError(f"{key} to be an existing file (got {str(path)!r})")
+        if self.enabled and not self.tls:
+            try:
+                loopback = ipaddress.ip_address(self.host).is_loopback
+            except ValueError:
+                loopback = self.host in LOOPBACK_NAMES
+            if not loopback:
+                raise ValueError(
+                    f"tls = true for a broker that is not on loopback (host {self.host!r})"
+                )
+        return self
+
+
+class StoreSettings(_Section):
+    """How long patient data stays in the room (docs/data-protection.md)."""
+
+    # After the broker acked a measurement, or (for data never sent) after its session ended.
+    retention_s: float = Field(default=7 * 86400, ge=0, le=365 * 86400)
+    purge_interval_s: float = Field(default=3600.0, ge=1, le=86400)
+
+
+class IceSettings(_Section):
+    """STUN/TURN servers handed to every peer connection (docs/conversation.md)."""
+
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret_file: Path | None = Field(
+        default=None, description="file holding coturn's static-auth-secret (mode 0600)"
+    )
+    turn_secret_credential: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="a systemd credential name ($CREDENTIALS_DIRECTORY/<name>)",
+    )
+    credential_ttl_s: float = Field(default=3600.0, ge=60, le=86400)
+    transport_policy: Literal["all", "relay"] = "all"
+    restart_after_s: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("stun_urls")
+    @classmethod
+    def _stun_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("stun:", "stuns:")):
+                raise ValueError(f"stun: or stuns: URLs (got {url!r})")
+        return urls
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("turn:", "turns:")):
+                raise ValueError(f"turn: or turns: URLs (got {url!r})")
+        return urls
+
+    @model_validator(mode="after")
+    def _secret_for_turn(self) -> IceSettings:
+        has_secret = self.turn_secret_file is not None or self.turn_secret_credential is not None
+        if self.turn_urls and not has_secret:
+            raise ValueError(
+                "turn_secret_file or turn_secret_credential with turn_urls (coturn "
+                "use-auth-secret; the secret is never written inline in the config)"
+            )
+        if self.transport_policy == "relay" and not self.turn_urls:
+            raise ValueError("turn_urls when transport_policy is 'relay'")
+        return self
+
+
+class WebRtcSettings(_Section):
+    """The gateway's own media to viewers (docs/webrtc.md)."""
+
+    max_viewers: int = Field(default=4, ge=1, le=32)
+    codecs: list[Literal["h264", "vp8"]] = Field(default=["h264", "vp8"], min_length=1)
+    h264_encoder: Literal["libx264", "h264_v4l2m2m"] = "libx264"
+    bitrate_kbps: int = Field(default=1500, ge=100, le=20_000)
+    keyframe_interval_s: float = Field(default=2.0, gt=0, le=30)
+    snapshots_kept: int = Field(default=16, ge=1, le=1000)
+
+
+class CameraSettings(_Section):
+    """One camera the gateway owns (room overview, dermatoscope, otoscope, exam camera)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    label: str = ""
+    source: str | int = Field(description='"/dev/video0", an opencv index, or "sim:pattern"')
+    width: int = Field(default=640, ge=96, le=4096, multiple_of=2)
+    height: int = Field(default=480, ge=96, le=4096, multiple_of=2)
+    fps: float = Field(default=30.0, gt=0, le=120)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str | int) -> str | int:
+        if isinstance(source, int):
+            if source < 0:
+                raise ValueError("a camera index >= 0")
+            return source
+        if source == "sim:pattern" or source.startswith("/dev/"):
+            return source
+        raise ValueError('a V4L2 device path ("/dev/video0"), an index (0) or "sim:pattern"')
+
+
 class Settings(BaseSettings):
     """All gateway settings."""
 
@@ -272,12 +444,20 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     devices: list[DeviceSettings] = Field(default_factory=list)
     sim: SimSettings = SimSettings()
+    export: ExportSettings = ExportSettings()
+    clinical: ClinicalSettings = ClinicalSettings()
+    mqtt: MqttSettings = MqttSettings()
+    store: StoreSettings = StoreSettings()
+    ice: IceSettings = IceSettings()
+    webrtc: WebRtcSettings = WebRtcSettings()
+    cameras: list[CameraSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:
         for name, ids in (
             ("devices", [d.id for d in self.devices]),
             ("sim.devices", [d.id for d in self.sim.devices]),
+            ("cameras", [c.id for c in self.cameras]),
         ):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from drivers.model import DeviceInfo, Measurement, SampleBlock
+from gateway import outbox
+from gateway.ids import uuid7
+from gateway.outbox import OutboxPolicy, OutboxState
 from gateway.signals.verdict import Assessed
 
 logger = logging.getLogger(__name__)
@@ -101,6 +104,35 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sample_block ADD COLUMN session_id TEXT;
     CREATE INDEX measurement_session ON measurement (session_id);
     """,
+    """
+    CREATE TABLE device_binding (
+        id TEXT PRIMARY KEY,             -- device id, as in config
+        uri TEXT NOT NULL,
+        label TEXT NOT NULL,
+        bound_wall_s REAL NOT NULL,
+        forgotten_wall_s REAL            -- set when the nurse forgets the device
+    );
+    """,
+    """
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- delivery order
+        msg_id TEXT NOT NULL UNIQUE,     -- UUIDv7, the MQTT user property msg-id
+        kind TEXT NOT NULL,              -- measurement | status | health
+        topic TEXT NOT NULL,             -- below helserom/{site}/{room}/
+        coalesce_key TEXT,               -- status/health: one undelivered row per key
+        measurement_id INTEGER,          -- measurement.id for kind measurement
+        payload TEXT NOT NULL,           -- JSON, docs/mqtt.md
+        created_wall_s REAL NOT NULL
+    );
+    CREATE INDEX outbox_coalesce ON outbox (coalesce_key) WHERE coalesce_key IS NOT NULL;
+    CREATE TABLE outbox_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        backlog_from INTEGER             -- first measurement left out while the outbox was full
+    );
+    ALTER TABLE measurement ADD COLUMN msg_id TEXT;            -- set when it must be delivered
+    ALTER TABLE measurement ADD COLUMN delivered_wall_s REAL;  -- the broker's PUBACK
+    CREATE INDEX measurement_delivered ON measurement (delivered_wall_s);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -112,8 +144,12 @@ class StoreError(Exception):
 class Store:
     """The gateway's SQLite database; use as an async context manager."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, outbox_policy: OutboxPolicy | None = None) -> None:
         self.path = path
+        # None: nothing leaves the room (MQTT disabled), measurements get no msg_id
+        self.outbox_policy = outbox_policy
+        self.outbox_state = OutboxState()
+        self.outbox_changed = asyncio.Event()  # set after a write that queued outbox rows
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._db: sqlite3.Connection | None = None
         self.session_id: str | None = None  # stamped on what is written while a session is live
@@ -144,6 +180,7 @@ class Store:
         db.execute("PRAGMA busy_timeout=5000")
         self._db = db
         migrate(db, self.path)
+        self.outbox_state = outbox.load_state(db)
 
     def _close(self) -> None:
         if self._db is not None:
@@ -167,6 +204,7 @@ class Store:
                 "ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, uri=excluded.uri",
                 (device_id, kind, uri, wall_s),
             )
+        self.outbox_state.device_kinds[device_id] = kind
 
     async def write(
         self,
@@ -176,39 +214,40 @@ class Store:
         """Write a batch in one transaction; it is on disk (fsync) when this returns.
 
         ``verdicts`` (one per event, as the signal engine judged them) are stored with the
-        measurements; the live session's id is stamped on every row.
+        measurements; the live session's id is stamped on every row. With an outbox policy
+        each measurement gets a UUIDv7 ``msg_id`` and its outbox row in the same transaction.
         """
         if events:
             await self._run(self._write, events, verdicts)
+            if self.outbox_policy is not None:
+                self.outbox_changed.set()
 
     def _write(
         self, events: Sequence[StoredEvent], verdicts: Sequence[Assessed | None] | None
     ) -> None:
         db = self.db
         session_id = self.session_id
+        state = self.outbox_state
+        before = (state.depth, state.backlog_from, state.enqueued, state.backlogged)
+        try:
+            self._write_events(db, events, verdicts, session_id)
+        except BaseException:
+            # rolled back: the outbox counters go back with the rows
+            state.depth, state.backlog_from, state.enqueued, state.backlogged = before
+            raise
+
+    def _write_events(
+        self,
+        db: sqlite3.Connection,
+        events: Sequence[StoredEvent],
+        verdicts: Sequence[Assessed | None] | None,
+        session_id: str | None,
+    ) -> None:
         with _transaction(db):
             for i, ev in enumerate(events):
                 if isinstance(ev, Measurement):
-                    judged = verdicts[i] if verdicts is not None else None
-                    db.execute(
-                        "INSERT INTO measurement (device_id, quantity, value, unit, device_time,"
-                        " device_clock_set, received_wall_s, received_monotonic_s, quality,"
-                        " session_id, verdict, reasons)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            ev.device_id,
-                            ev.quantity.spec.key,
-                            None if math.isnan(ev.value) else ev.value,
-                            ev.unit,
-                            ev.device_time.isoformat() if ev.device_time else None,
-                            int(ev.device_clock_set),
-                            ev.received.wall_s,
-                            ev.received.monotonic_s,
-                            int(ev.quality),
-                            session_id,
-                            None if judged is None else judged.verdict.value,
-                            None if judged is None else json.dumps(judged.reason_codes()),
-                        ),
+                    self._write_measurement(
+                        db, ev, verdicts[i] if verdicts is not None else None, session_id
                     )
                 elif isinstance(ev, SampleBlock):
                     db.execute(
@@ -237,6 +276,37 @@ class Store:
                         (device_id, time.time(), json.dumps(info.as_dict())),
                     )
 
+    def _write_measurement(
+        self,
+        db: sqlite3.Connection,
+        ev: Measurement,
+        judged: Assessed | None,
+        session_id: str | None,
+    ) -> None:
+        policy = self.outbox_policy
+        row: dict[str, Any] = {
+            "device_id": ev.device_id,
+            "quantity": ev.quantity.spec.key,
+            "value": None if math.isnan(ev.value) else ev.value,
+            "unit": ev.unit,
+            "device_time": ev.device_time.isoformat() if ev.device_time else None,
+            "device_clock_set": int(ev.device_clock_set),
+            "received_wall_s": ev.received.wall_s,
+            "received_monotonic_s": ev.received.monotonic_s,
+            "quality": int(ev.quality),
+            "session_id": session_id,
+            "verdict": None if judged is None else judged.verdict.value,
+            "reasons": None if judged is None else json.dumps(judged.reason_codes()),
+            "msg_id": None if policy is None else str(uuid7()),
+        }
+        cursor = db.execute(
+            f"INSERT INTO measurement ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+        if policy is not None:
+            row["id"] = cursor.lastrowid
+            outbox.enqueue_measurement(db, policy, self.outbox_state, row)
+
     async def count(self, table: str) -> int:
         """Rows in a table (for health and tests)."""
         if table not in (
@@ -246,6 +316,7 @@ class Store:
             "device_info",
             "session",
             "participant",
+            "outbox",
         ):
             raise ValueError(table)
         row = await self._run(lambda: self.db.execute(f"SELECT count(*) FROM {table}").fetchone())

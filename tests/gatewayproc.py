@@ -29,8 +29,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 HELSEROM = Path(sys.executable).parent / "helserom"
 DEVICE_ID = "oximeter-1"
+CAREPLAN = REPO / "config" / "careplans" / "example.toml"
 LINK = "usb-Nonin_Medical_Inc._Xpod-if00-port0"
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 40.0  # generous: a loaded 2-core CI machine starts slowly
 STOP_TIMEOUT_S = 10.0
 KIOSK_LINE = re.compile(r"Kiosk: ((https?://[^/\s]+)/login\?token=(\S+))")
 ERROR_LOG_LINE = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) ", re.MULTILINE)
@@ -57,7 +58,9 @@ link = "{link}"
 seed = 1
 hr_bpm = 72
 spo2_pct = 97
-"""
+[clinical]
+careplan = "{careplan}"
+""".replace("{careplan}", str(CAREPLAN))
 
 
 @dataclass
@@ -70,6 +73,7 @@ class GatewayProcess:
     base_url: str = ""
     token: str = ""
     stdout_lines: list[str] = field(default_factory=list)
+    later_lines: queue.Queue[str | None] | None = None  # stdout after the kiosk line
 
     @property
     def sim_dir(self) -> Path:
@@ -157,11 +161,17 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
 
 
 def start_gateway(
-    root: Path | None = None, *, via_make: bool = False, config_text: str = CONFIG
+    root: Path | None = None,
+    *,
+    via_make: bool = False,
+    config_text: str = CONFIG,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> GatewayProcess:
     """Start ``helserom run`` (or ``make run``) on a simulated room; wait for its kiosk URL.
 
-    ``config_text`` is a template: ``{root}`` is the gateway's private directory.
+    ``config_text`` is a template: ``{root}`` is the gateway's private directory; ``extra_env``
+    is added to the gateway's environment (after every inherited ``HELSEROM_`` is removed).
     """
     assert HELSEROM.exists(), f"{HELSEROM} missing: run `make setup` first"
     # sim.dir must stay < 80 characters: a short private directory under /tmp
@@ -171,11 +181,12 @@ def start_gateway(
     config.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELSEROM_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra_env or {})
     with (root / "gateway.stderr").open("a", encoding="utf-8") as stderr:
         command = (
             ["make", "--no-print-directory", "run", f"CONFIG={config}"]
             if via_make
-            else [str(HELSEROM), "run", "--config", str(config)]
+            else [str(HELSEROM), "run", "--config", str(config), *extra_args]
         )
         process = subprocess.Popen(
             command,
@@ -189,7 +200,7 @@ def start_gateway(
         )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-    gw = GatewayProcess(root, process)
+    gw = GatewayProcess(root, process, later_lines=lines)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not gw.login_url:
         try:

@@ -348,6 +348,9 @@ class FlowChannel:
         self.fs_hz = fs_hz
         self.ring = RingBuffer(round(fs_hz * (self.window_s + 1.0)))
         self.start_total: int | None = None  # ring.total when the blow started
+        # A blow may start only after flow was seen at rest: data that begin (start-up) or
+        # resume (after a gap) mid-expiration are the tail of a blow, not a manoeuvre.
+        self.armed = False
         self.quiet = 0  # samples without flow since the last flow
         self.inspiring = 0  # samples of inspiration since the last expiration
         self.manoeuvres: deque[Manoeuvre] = deque(maxlen=MAX_MANOEUVRES)
@@ -356,6 +359,7 @@ class FlowChannel:
     def feed(self, block: NDArray[np.float64], *, gap_before: bool) -> None:
         if gap_before:
             self.start_total = None  # a blow with a hole in it cannot be judged
+            self.armed = False
             self.ring.clear()
         flow = np.asarray(block, dtype=np.float64)
         if not math.isfinite(float(np.add.reduce(flow))):  # rare: NaN/inf somewhere
@@ -363,14 +367,20 @@ class FlowChannel:
         first_total = self.ring.total
         self.ring.extend(flow)
         if self.start_total is None and not (flow > BLOW_START_LPS).any():
-            return  # at rest: nothing to follow sample by sample
+            # at rest (or breathing in): nothing to follow sample by sample
+            if not self.armed:
+                rest = (np.abs(flow) < BLOW_QUIET_LPS) | (flow < BLOW_INSPIRE_LPS)
+                self.armed = bool(rest.any())
+            return
         for k, x in enumerate(flow.tolist()):
             self._step(x, first_total + k + 1)
 
     def _step(self, x: float, total: int) -> None:
         """One sample; ``total`` is the ring's sample count up to and including it."""
         if self.start_total is None:
-            if x > BLOW_START_LPS:
+            if not self.armed:
+                self.armed = abs(x) < BLOW_QUIET_LPS or x < BLOW_INSPIRE_LPS
+            elif x > BLOW_START_LPS:
                 self.start_total = total - 1
                 self.quiet = self.inspiring = 0
             return

@@ -79,6 +79,10 @@ const STRINGS = {
     "verdict.valid": "Pålitelig",
     "verdict.questionable": "Usikker verdi",
     "verdict.invalid": "Kan ikke brukes",
+    "light.green": "Grønt",
+    "light.yellow": "Gult",
+    "light.red": "Rødt",
+    "light.questionable": "usikker verdi",
   },
   en: {
     "page.title": "Health room – measurements",
@@ -152,6 +156,10 @@ const STRINGS = {
     "verdict.valid": "Reliable",
     "verdict.questionable": "Questionable",
     "verdict.invalid": "Cannot be used",
+    "light.green": "Green",
+    "light.yellow": "Yellow",
+    "light.red": "Red",
+    "light.questionable": "questionable value",
   },
 };
 

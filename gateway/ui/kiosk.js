@@ -270,6 +270,7 @@ function renderNumeric(tile) {
   let shown;
   let flags = tagsOf(m?.quality, m?.reasons);
   let verdict = m?.verdict ?? "";
+  let light = null;
   if (state.link !== "connected") {
     shown = "nolink";
     note = t(state.lang, "value.noLink");
@@ -299,6 +300,7 @@ function renderNumeric(tile) {
       shown = "ok";
       value = String(Math.round(m.value));
       note = age;
+      light = m.traffic_light ?? null;
     }
   }
   const section = $(`tile-${tile}`);
@@ -306,7 +308,23 @@ function renderNumeric(tile) {
   setText($(`${tile}-value`), value);
   setText($(`${tile}-note`), note);
   renderVerdict($(`${tile}-verdict`), verdict);
+  renderLight($(`${tile}-light`), light);
   renderFlags($(`${tile}-flags`), flags);
+}
+
+// The care plan's traffic light, in words as well as colour (never for an unusable value:
+// the gateway sends none then).
+function renderLight(el, light) {
+  const known = light && ["green", "yellow", "red"].includes(light.colour);
+  el.hidden = !known;
+  el.dataset.light = known ? light.colour : "";
+  if (!known) {
+    setText(el, "");
+    return;
+  }
+  const label = state.lang === "en" ? light.label_en : light.label_nb;
+  const unsure = light.questionable ? ` (${t(state.lang, "light.questionable")})` : "";
+  setText(el, `${t(state.lang, `light.${light.colour}`)}${unsure}: ${label}`);
 }
 
 function anyDeviceConnected() {

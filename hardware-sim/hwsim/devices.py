@@ -30,9 +30,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import Final, Self
-from urllib.parse import quote
+from typing import Final
 
 import numpy as np
 
@@ -41,7 +39,7 @@ from hwsim.errors import CommandError
 from hwsim.nonin2 import Nonin2Packet, Perfusion
 from hwsim.patient_api import PatientSource
 from hwsim.physiology import FULL_PULSE_LSB, PlethChunk, PlethGenerator, Spo2Drift
-from hwsim.pty import SimSerialPort
+from hwsim.pty import SimPtyDevice, SimSerialPort
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +101,7 @@ def _check_count(name: str, value: int) -> int:
     return value
 
 
-class SimNoninOximeter:
+class SimNoninOximeter(SimPtyDevice):
     """A Nonin oximeter (OEM III / Xpod style) on a simulated USB serial port."""
 
     kind = NONIN2_KIND
@@ -173,27 +171,9 @@ class SimNoninOximeter:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        await self.port.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.port.__aexit__(exc_type, exc, tb)
-
-    @property
-    def link_path(self) -> str:
-        """Where the gateway opens the device."""
-        return str(self.port.link_path)
-
-    @property
-    def uri(self) -> str:
-        """Device URI for the gateway's config."""
-        return f"serial://{quote(self.link_path)}?codec=nonin2&baud={nonin2.BAUD}"
+    def uri_query(self) -> str:
+        """The URI's query: codec, baud rate and the codec's options."""
+        return f"codec=nonin2&baud={nonin2.BAUD}"
 
     @property
     def vitals(self) -> Vitals:

@@ -32,16 +32,14 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import Final, Self
-from urllib.parse import quote
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hwsim.errors import CommandError, EncodeError
 from hwsim.patient_api import PatientSource
-from hwsim.pty import SimSerialPort
+from hwsim.pty import SimPtyDevice, SimSerialPort
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +145,7 @@ class CytonCounters:
     skipped_samples: int  # the event loop stalled
 
 
-class SimOpenbciCyton:
+class SimOpenbciCyton(SimPtyDevice):
     """An OpenBCI Cyton (8 channels) on a simulated FTDI dongle port."""
 
     kind = KIND
@@ -189,27 +187,9 @@ class SimOpenbciCyton:
             (f for f in CytonCounters.__dataclass_fields__ if not f.startswith("bytes_")), 0
         )
 
-    async def __aenter__(self) -> Self:
-        await self.port.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.port.__aexit__(exc_type, exc, tb)
-
-    @property
-    def link_path(self) -> str:
-        """Where the gateway opens the device."""
-        return str(self.port.link_path)
-
-    @property
-    def uri(self) -> str:
-        """Device URI for the gateway's config."""
-        return f"serial://{quote(self.link_path)}?codec=openbci&baud={BAUD}"
+    def uri_query(self) -> str:
+        """The URI's query: codec, baud rate and the codec's options."""
+        return f"codec=openbci&baud={BAUD}"
 
     async def run(self) -> None:
         """Obey commands and stream in real time until cancelled."""

@@ -29,6 +29,7 @@ import tty
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
+from urllib.parse import quote
 
 from hwsim.errors import SimPortError
 
@@ -214,3 +215,38 @@ class SimSerialPort:
         if self._slave_name is None or target == self._slave_name or not Path(target).exists():
             with contextlib.suppress(FileNotFoundError):
                 self.link_path.unlink()
+
+
+class SimPtyDevice:
+    """Base of the simulated serial devices: a :class:`SimSerialPort` plus the device's URI.
+
+    Subclasses set ``self.port`` in ``__init__`` and say which query their URI carries.
+    """
+
+    port: SimSerialPort
+
+    async def __aenter__(self) -> Self:
+        await self.port.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.port.__aexit__(exc_type, exc, tb)
+
+    @property
+    def link_path(self) -> str:
+        """Where the gateway opens the device."""
+        return str(self.port.link_path)
+
+    @property
+    def uri(self) -> str:
+        """Device URI for the gateway's config."""
+        return f"serial://{quote(self.link_path)}?{self.uri_query()}"
+
+    def uri_query(self) -> str:
+        """The URI's query: codec, baud rate and the codec's options."""
+        raise NotImplementedError

@@ -25,9 +25,7 @@ import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import Any, Final, Self
-from urllib.parse import quote
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +34,7 @@ from hwsim import cms50, nonin78
 from hwsim.errors import CommandError
 from hwsim.patient_api import PatientSource
 from hwsim.physiology import FULL_PULSE_LSB, PlethGenerator, Spo2Drift
-from hwsim.pty import SimSerialPort
+from hwsim.pty import SimPtyDevice, SimSerialPort
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +79,7 @@ def _check(name: str, value: float, bounds: tuple[float, float]) -> float:
     return float(value)
 
 
-class _SimSerialOximeter:
+class _SimSerialOximeter(SimPtyDevice):
     """Shared machinery: pacing, port, faults, vitals. Subclasses make the bytes."""
 
     kind = "oximeter"
@@ -132,27 +130,9 @@ class _SimSerialOximeter:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        await self.port.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.port.__aexit__(exc_type, exc, tb)
-
-    @property
-    def link_path(self) -> str:
-        """Where the gateway opens the device."""
-        return str(self.port.link_path)
-
-    @property
-    def uri(self) -> str:
-        """Device URI for the gateway's config."""
-        return f"serial://{quote(self.link_path)}?codec={self.codec}&baud={self.baud}"
+    def uri_query(self) -> str:
+        """The URI's query: codec, baud rate and the codec's options."""
+        return f"codec={self.codec}&baud={self.baud}"
 
     @property
     def vitals(self) -> Vitals:

@@ -26,16 +26,14 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import Final, Self
-from urllib.parse import quote
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hwsim.errors import CommandError, EncodeError
 from hwsim.patient_api import PatientSource
-from hwsim.pty import SimSerialPort
+from hwsim.pty import SimPtyDevice, SimSerialPort
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +134,7 @@ class SpiroCounters:
     skipped_frames: int
 
 
-class SimSpirometer:
+class SimSpirometer(SimPtyDevice):
     """An SFM3300-D flow sensor on a simulated USB serial bridge."""
 
     kind = KIND
@@ -176,28 +174,10 @@ class SimSpirometer:
             (f for f in SpiroCounters.__dataclass_fields__ if not f.startswith("bytes_")), 0
         )
 
-    async def __aenter__(self) -> Self:
-        await self.port.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.port.__aexit__(exc_type, exc, tb)
-
-    @property
-    def link_path(self) -> str:
-        """Where the gateway opens the device."""
-        return str(self.port.link_path)
-
-    @property
-    def uri(self) -> str:
-        """Device URI for the gateway's config."""
+    def uri_query(self) -> str:
+        """The URI's query: codec, baud rate and the codec's options."""
         bypass = f"&bypass={self.bypass_ratio:g}" if self.bypass_ratio != 1.0 else ""
-        return f"serial://{quote(self.link_path)}?codec=spiro&baud={BAUD}{bypass}"
+        return f"codec=spiro&baud={BAUD}{bypass}"
 
     async def run(self) -> None:
         """Stream frames in real time until cancelled."""

@@ -79,6 +79,9 @@ def test_live_values_trace_and_device_in_bokmal(kiosk: Kiosk) -> None:
     for tile in ("spo2", "pulse"):
         expect(page.get_by_test_id(f"{tile}-verdict")).to_have_attribute("data-verdict", "valid")
         expect(page.get_by_test_id(f"{tile}-verdict")).to_have_text("Pålitelig")
+    # and the care plan's traffic light, in words (example plan: SpO2 ≥ 92 % is green)
+    expect(page.get_by_test_id("spo2-light")).to_have_attribute("data-light", "green")
+    expect(page.get_by_test_id("spo2-light")).to_contain_text("Grønt: 92 % eller mer")
     expect(page.get_by_test_id("ws-state")).to_contain_text("Tilkoblet")
     device = page.get_by_test_id(f"device-{DEVICE_ID}")
     expect(device).to_contain_text("Pulsoksymeter")
@@ -206,6 +209,7 @@ def test_sensor_off_and_unplug_show_dashes_and_reasons(kiosk: Kiosk) -> None:
         expect(page.locator("#spo2-flags")).to_contain_text("Sensor av")
         expect(page.get_by_test_id("spo2-verdict")).to_have_attribute("data-verdict", "invalid")
         expect(page.get_by_test_id("spo2-verdict")).to_have_text("Kan ikke brukes")
+        expect(page.get_by_test_id("spo2-light")).to_be_hidden()  # no colour for it
         gateway.sim("sensor_on")
         gateway.sim("unplug")
         expect(device).to_have_attribute("data-connected", "false", timeout=5000)

@@ -22,7 +22,8 @@ OPEN_PATHS = {
     "/healthz": "health for monitoring and systemd; no patient data",
     "/login": "exchanges the kiosk token for a cookie; refuses a wrong token itself",
 }
-OPEN_PREFIXES = ("/join",)  # join pages: the join code in the URL is the credential
+# join pages and the redeem call: the join code is the credential (rate-limited per client IP)
+OPEN_PREFIXES = ("/join", "/api/v1/join")
 REFUSED = {401, 403}
 
 
@@ -131,3 +132,28 @@ async def test_admin_token_reaches_it_routes_but_not_patient_data(
         assert (await kiosk.get("/api/v1/admin/audit")).status_code == 403  # nurse is not IT
     rows = app.audit.tail(10)
     assert [r["role"] for r in rows][:3] == ["nurse", "admin", "admin"]
+    # the IT token opens nothing else: every other route refuses it (generic walk)
+    walked = 0
+    async with app.client(headers={"Authorization": f"Bearer {admin}"}) as it:
+        for method, path in walk_routes(list(app.app.routes)):
+            if method in ("WS", "MOUNT") or _is_open(path) or path.startswith("/api/v1/admin"):
+                continue
+            r = await it.request(method, _concrete(path))
+            assert r.status_code in REFUSED, (method, path, r.status_code)
+            walked += 1
+    assert walked >= 10
+
+    def ws_refused() -> None:
+        with TestClient(app.app, base_url="http://127.0.0.1:8080") as client:
+            for kind, path in walk_routes(list(app.app.routes)):
+                if kind != "WS":
+                    continue
+                with (
+                    pytest.raises(WebSocketDisconnect),
+                    client.websocket_connect(
+                        _concrete(path), headers={"Authorization": f"Bearer {admin}"}
+                    ) as ws,
+                ):
+                    ws.receive_json()
+
+    await asyncio.to_thread(ws_refused)

@@ -274,3 +274,24 @@ def test_gap_in_a_blow_drops_it() -> None:
     )
     out = engine.process([gap]).derived
     assert not [d for d in (*first, *out) if d.value.key == "fvc"]
+
+
+def test_flow_resuming_mid_expiration_is_not_a_blow() -> None:
+    """After a gap (or at start-up) in the middle of a blast, wait for rest before a new blow:
+    the tail of an expiration is not a manoeuvre (it would look like a small, clean one)."""
+    blow = manoeuvre(100.0, 4.5, 3.6)
+    flow = _session(blow.flow_lps, blow.flow_lps)
+    cut = 300 + blow.blast_index + 30  # 0.3 s into the blast: flow still high
+    assert flow[cut] > 2.0
+    engine = _engine()
+    first = _stream(engine, Quantity.AIRWAY_FLOW, flow[: cut - 20], 100.0, block=10)
+    values = flow[cut:].reshape(-1, 1)
+    gap = SampleBlock(
+        Quantity.AIRWAY_FLOW, "dev", ("c",), 100.0, cut, values, "L/s", ReceiveTime(9, 9)
+    )
+    derived = [*first, *engine.process([gap]).derived]
+    fvc = [d.value.assessed.value for d in derived if d.value.key == "fvc"]
+    assert fvc == [pytest.approx(blow.exhaled_l, abs=0.01)]  # only the second, whole blow
+    # the same from a cold start: the first data arrive mid-blast
+    fresh = _stream(_engine(), Quantity.AIRWAY_FLOW, flow[cut:], 100.0, block=10)
+    assert len([d for d in fresh if d.value.key == "fvc"]) == 1
