@@ -1,19 +1,23 @@
 """Per-client token buckets: join codes and PIN tries may not be guessed at speed.
 
 ``TokenBucketLimiter`` is pure (a clock is passed in); ``RateLimitMiddleware`` applies one to
-every HTTP request whose path starts with one of its prefixes (``/join``, ``/api/v1/join``) and
-answers 429 with ``Retry-After`` when the client's bucket is empty.
+every HTTP request whose path starts with one of its prefixes (``/join``, ``/api/v1/join``):
+each *failed* request (status >= 400: unknown, expired, used code) takes a token, and a client
+whose bucket is empty gets 429 with ``Retry-After`` before the request is looked at. Guessing
+fails almost always, so it is slowed; a clinician whose link works is never limited.
+Loopback clients (the kiosk and tools on the box itself) are not limited.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_CLIENTS = 10_000  # buckets kept; the least recently seen client is forgotten first
 
@@ -56,9 +60,25 @@ class TokenBucketLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate_per_s
 
+    def peek(self, key: str) -> float:
+        """Like ``take`` without taking: 0.0 if a token is there, else seconds to wait."""
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        tokens = min(self.burst, bucket.tokens + (now - bucket.updated_s) * self.rate_per_s)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
     def reset(self, key: str) -> None:
         """Forget ``key``'s bucket (a full one next time)."""
         self._buckets.pop(key, None)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class RateLimitMiddleware:
@@ -75,9 +95,24 @@ class RateLimitMiddleware:
             return
         client = scope.get("client")
         key = client[0] if client else "unknown"
-        wait_s = self.limiter.take(key)
-        if wait_s == 0.0:
+        if _is_loopback(key):
             await self.app(scope, receive, send)
+            return
+        wait_s = self.limiter.peek(key)
+        if wait_s == 0.0:
+            status = 500
+
+            async def watch(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, watch)
+            finally:
+                if status >= 400:
+                    self.limiter.take(key)
             return
         body = b'{"detail":"too many attempts; try again later"}'
         await send(

@@ -33,7 +33,9 @@ class App:
 
     def client(self, **kw: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://127.0.0.1:8080", **kw
+            transport=httpx.ASGITransport(app=self.app, client=("192.0.2.10", 50000)),
+            base_url="http://127.0.0.1:8080",
+            **kw,
         )
 
     def kiosk(self) -> httpx.AsyncClient:

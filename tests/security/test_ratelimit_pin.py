@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 
 from gateway.pin import KioskLock, hash_pin, verify_pin
 from gateway.ratelimit import RateLimitMiddleware, TokenBucketLimiter
@@ -39,20 +39,22 @@ def test_bucket_forgets_the_oldest_clients_beyond_its_limit() -> None:
     assert limiter.take("c") > 0
 
 
-async def test_middleware_limits_join_paths_per_client_ip() -> None:
+async def test_middleware_limits_failed_join_attempts_per_client_ip() -> None:
     tiny = FastAPI()
 
     @tiny.get("/join/{code}")
     async def join(code: str) -> dict[str, str]:
+        if code != "good":
+            raise HTTPException(404, "unknown code")
         return {"code": code}
 
     @tiny.post("/api/v1/join")
     async def api_join() -> dict[str, bool]:
-        return {"ok": True}
+        raise HTTPException(410, "expired")
 
     @tiny.get("/other")
     async def other() -> dict[str, bool]:
-        return {"ok": True}
+        raise HTTPException(404, "nothing")
 
     tiny.add_middleware(
         RateLimitMiddleware,
@@ -66,20 +68,27 @@ async def test_middleware_limits_join_paths_per_client_ip() -> None:
         transport=httpx.ASGITransport(app=tiny, client=("10.0.0.2", 1)), base_url="http://t"
     )
     async with a, b:
-        codes = [(await a.get(f"/join/{i}")).status_code for i in range(3)]
+        assert [(await a.get("/join/good")).status_code for _ in range(10)] == [200] * 10
+        codes = [(await a.get(f"/join/{i}")).status_code for i in range(2)]
         codes.append((await a.post("/api/v1/join")).status_code)
-        assert codes == [200, 200, 200, 429]
+        codes.append((await a.get("/join/good")).status_code)  # even a good code waits now
+        assert codes == [404, 404, 410, 429]
         refused = await a.get("/join/x")
         assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 30
-        assert (await a.get("/other")).status_code == 200  # other paths are not limited
-        assert (await b.get("/join/y")).status_code == 200  # another client is not
+        assert [(await a.get("/other")).status_code for _ in range(5)] == [404] * 5  # not limited
+        assert (await b.get("/join/y")).status_code == 404  # another client is not limited
+    local = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=tiny, client=("127.0.0.1", 1)), base_url="http://t"
+    )
+    async with local:  # the box itself (kiosk, tools) is not limited
+        assert [(await local.get(f"/join/{i}")).status_code for i in range(6)] == [404] * 6
 
 
 async def test_gateway_app_limits_join_paths(make_app: AppFactory) -> None:
     gw: App = await make_app(security={"join_rate_per_min": 1, "join_burst": 2})
     async with gw.client() as client:
         codes = [(await client.post("/api/v1/join", json={})).status_code for _ in range(3)]
-    assert codes[2] == 429 and codes[0] != 429
+    assert codes[0] == 422 and codes[2] == 429  # failed (422) attempts count
 
 
 def test_pin_hash_round_trip() -> None:
