@@ -18,8 +18,10 @@ from gateway.api_devices import router as devices_router
 from gateway.api_export import router as export_router
 from gateway.api_media import router as media_router
 from gateway.api_session import router as session_router
+from gateway.audit import AuditLog
 from gateway.auth import (
     COOKIE_NAME,
+    NURSE,
     KioskAuth,
     require_kiosk,
     require_principal,
@@ -27,6 +29,7 @@ from gateway.auth import (
 )
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
+from gateway.security_api import audit_entry, install_security
 from gateway.sessions import SessionManager
 from gateway.signalling import SignalHub
 
@@ -38,6 +41,7 @@ UI_FILES = {  # name -> media type; only these are served
     "kiosk.css": "text/css; charset=utf-8",
     "i18n.js": "text/javascript; charset=utf-8",
     "pleth.js": "text/javascript; charset=utf-8",
+    "lock.js": "text/javascript; charset=utf-8",
     "conversation.js": "text/javascript; charset=utf-8",
     "conversation.css": "text/css; charset=utf-8",
     "specialist.html": "text/html; charset=utf-8",
@@ -96,7 +100,10 @@ class DeviceOut(BaseModel):
 
 
 def create_app(
-    context: GatewayContext, auth: KioskAuth, sessions: SessionManager | None = None
+    context: GatewayContext,
+    auth: KioskAuth,
+    sessions: SessionManager | None = None,
+    audit: AuditLog | None = None,
 ) -> FastAPI:
     """The FastAPI application for a running gateway."""
     app = FastAPI(
@@ -111,6 +118,8 @@ def create_app(
     app.state.sessions = sessions
     app.state.signal_hub = SignalHub()
     app.include_router(session_router)
+
+    install_security(app, context.settings, audit)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -179,6 +188,10 @@ def create_app(
             return
         ctx: GatewayContext = ws.app.state.context
         await ws.accept()
+        if audit is not None:
+            await asyncio.to_thread(
+                audit.record, audit_entry(NURSE, "live.open", "ok", ws.url.path)
+            )
         with ctx.hub.subscribe() as queue:
             await ws.send_json({**hello_message(ctx), "sent_s": time.time()})
             receiver = asyncio.ensure_future(ws.receive())
@@ -201,6 +214,9 @@ def create_app(
                 return
             finally:
                 receiver.cancel()
+                if audit is not None:
+                    closed = audit_entry(NURSE, "live.close", "ok", ws.url.path)
+                    await asyncio.to_thread(audit.record, closed)
 
     app.include_router(media_router)
     return app

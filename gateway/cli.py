@@ -19,6 +19,7 @@ from gateway import settings as settings_mod
 from gateway.cli_analyze import analyze_app
 from gateway.cli_export import export as export_command
 from gateway.cli_export import report as report_command
+from gateway.cli_security import audit_app, doctor, pin_app
 from gateway.runtime import serve
 from gateway.simroom import run_sim_forever
 from webrtc.errors import WebRtcError
@@ -33,6 +34,9 @@ app = typer.Typer(
 config_app = typer.Typer(help="Work with config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(audit_app, name="audit")
+app.add_typer(pin_app, name="pin")
+app.command()(doctor)
 app.command("export")(export_command)
 app.command("report")(report_command)
 

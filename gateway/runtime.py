@@ -9,18 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import time
 from collections.abc import Callable, Generator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import uvicorn
 
 from drivers.devices import open_device
-from gateway import retention
+from gateway import retention, tls
 from gateway.api import create_app, hello_message
 from gateway.api_session import demo_session_link
+from gateway.audit import AUDIT_FILE, AuditLog
 from gateway.auth import KioskAuth, Principal
 from gateway.bindings import BindingError, load_bindings, slot_for
 from gateway.clinical.careplan import load_careplan
@@ -31,6 +34,7 @@ from gateway.media import MediaHub
 from gateway.mqtt import MqttLink
 from gateway.outbox import OutboxPolicy
 from gateway.pipeline import DeviceSlot, Pipeline
+from gateway.sdnotify import Notifier, run_watchdog, watchdog_interval_s
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
 from gateway.signals.channels import default_factories, default_refiners
@@ -55,10 +59,10 @@ class _Server(uvicorn.Server):
         yield
 
 
-def kiosk_url(host: str, port: int, auth: KioskAuth) -> str:
+def kiosk_url(host: str, port: int, auth: KioskAuth, scheme: str = "http") -> str:
     """The URL that logs the kiosk browser in."""
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/login?token={auth.token}"
+    return f"{scheme}://{shown}:{port}/login?token={auth.token}"
 
 
 async def serve(
@@ -77,6 +81,18 @@ async def serve(
     slots = [DeviceSlot(open_device(d.id, d.uri), d.label) for d in settings.devices]
     hub = LiveHub(settings.pipeline.live_queue_size)
     stop = asyncio.Event()
+    notifier = Notifier.from_env()
+    notifier.notify("STATUS=starting")
+    tls_files = (
+        tls.resolve(
+            settings.server.tls_cert,
+            settings.server.tls_key,
+            state_dir,
+            settings.server.host,
+        )
+        if settings.server.use_tls
+        else None
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -96,6 +112,8 @@ async def serve(
                 else None
             )
             store = await stack.enter_async_context(Store(settings.store_path, policy))
+            audit = AuditLog(state_dir / AUDIT_FILE)
+            stack.callback(audit.close)
             for slot in slots:
                 dev = slot.device
                 await store.register_device(dev.device_id, dev.kind, str(dev.uri), time.time())
@@ -137,11 +155,13 @@ async def serve(
                     settings.ice.transport_policy,
                 ),
             )
-            app = create_app(context, auth, sessions)
+            app = create_app(context, auth, sessions, audit)
             app.state.media = media
             sock = _bind(settings.server.host, settings.server.port)
             config = uvicorn.Config(
                 app,
+                ssl_certfile=tls_files.cert if tls_files else None,
+                ssl_keyfile=tls_files.key if tls_files else None,
                 log_config=None,
                 lifespan="off",
                 ws="websockets-sansio",
@@ -160,14 +180,30 @@ async def serve(
                         tg.create_task(context.mqtt.run(), name="mqtt")
                     tg.create_task(media.run(), name="media")
                     server_task = tg.create_task(server.serve(sockets=[sock]), name="http")
-                    tg.create_task(_stop_when(stop, server, server_task), name="stopper")
+                    tg.create_task(_stop_when(stop, server, server_task, notifier), name="stopper")
                     # uvicorn has no "started" event to await
                     while not server.started and not server_task.done():  # noqa: ASYNC110
                         await asyncio.sleep(0.02)
                     if server.started:
                         port = sock.getsockname()[1]
-                        url = kiosk_url(settings.server.host, port, auth)
-                        logger.info("listening on http://%s:%d", settings.server.host, port)
+                        scheme = "https" if tls_files else "http"
+                        url = kiosk_url(settings.server.host, port, auth, scheme)
+                        logger.info("listening on %s://%s:%d", scheme, settings.server.host, port)
+                        if tls_files:
+                            logger.info(
+                                "TLS certificate: %s (%s)", tls_files.cert, tls_files.source
+                            )
+                        # READY only now: devices started, the server accepts connections
+                        notifier.notify("READY=1", f"STATUS=listening on port {port}")
+                        tg.create_task(
+                            run_watchdog(notifier, context.health, watchdog_interval_s()),
+                            name="watchdog",
+                        )
+                        runtime_dir = os.environ.get("RUNTIME_DIRECTORY")
+                        if runtime_dir:  # systemd's RuntimeDirectory=: for the kiosk unit
+                            local = kiosk_url(_local_host(settings.server.host), port, auth, scheme)
+                            cert = tls_files.cert if tls_files else None
+                            tls.write_kiosk_files(Path(runtime_dir), local, cert)
                         if on_ready is not None:
                             on_ready(url)
                         if on_demo_link is not None:
@@ -178,11 +214,14 @@ async def serve(
             finally:
                 sock.close()
     finally:
+        notifier.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
 
-async def _stop_when(stop: asyncio.Event, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+async def _stop_when(
+    stop: asyncio.Event, server: uvicorn.Server, task: asyncio.Task[None], notifier: Notifier
+) -> None:
     """On a stop signal (or if the server ends by itself) stop the whole group."""
     waiter = asyncio.ensure_future(stop.wait())
     try:
@@ -192,10 +231,16 @@ async def _stop_when(stop: asyncio.Event, server: uvicorn.Server, task: asyncio.
     if not stop.is_set():
         logger.error("the HTTP server stopped by itself; stopping the gateway")
     logger.info("stopping: closing the server, draining the pipeline")
+    notifier.notify("STOPPING=1", "STATUS=stopping")
     server.should_exit = True
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE_S + 2)
     raise _Shutdown
+
+
+def _local_host(host: str) -> str:
+    """Where the kiosk on this machine reaches the server (wildcards mean loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
 def _bind(host: str, port: int) -> socket.socket:

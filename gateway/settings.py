@@ -30,27 +30,83 @@ class _Section(BaseModel):
 
 
 class ServerSettings(_Section):
-    """The HTTP/WebSocket server."""
+    """The HTTP/WebSocket server. Non-loopback listeners only with TLS."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    tls: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="auto: TLS when host is not loopback; on: always; off: never (loopback only)",
+    )
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @field_validator("host")
     @classmethod
-    def _loopback_only(cls, host: str) -> str:
-        # Until TLS and remote authentication land (security issue), only loopback is safe.
+    def _address(cls, host: str) -> str:
         if host in LOOPBACK_NAMES:
             return host
         try:
-            address = ipaddress.ip_address(host)
+            ipaddress.ip_address(host)
         except ValueError:
-            raise ValueError("a loopback address (127.0.0.1, ::1 or localhost)") from None
-        if not address.is_loopback:
-            raise ValueError(
-                "a loopback address (127.0.0.1, ::1 or localhost): remote listeners need "
-                "TLS and authentication, which this version does not have yet"
-            )
+            raise ValueError("an IP address (0.0.0.0, 127.0.0.1, ::) or localhost") from None
         return host
+
+    @model_validator(mode="after")
+    def _tls_for_remote(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key both set, or neither")
+        if self.tls == "off" and not self.is_loopback:
+            raise ValueError(
+                f"tls = 'auto' or 'on' for host {self.host!r}: remote listeners need TLS "
+                "(tls = 'off' is allowed on loopback only)"
+            )
+        return self
+
+    @property
+    def is_loopback(self) -> bool:
+        """True if only this machine can reach the listener."""
+        return self.host in LOOPBACK_NAMES or ipaddress.ip_address(self.host).is_loopback
+
+    @property
+    def use_tls(self) -> bool:
+        """Whether the server speaks TLS."""
+        return self.tls == "on" or (self.tls == "auto" and not self.is_loopback)
+
+
+class SecuritySettings(_Section):
+    """Roles and limits (docs/security.md)."""
+
+    idle_lock_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="kiosk locks after this idle time (0: never)"
+    )
+    pin_hash: str | None = Field(
+        default=None,
+        pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$",
+        description="the nurse PIN as made by `helserom pin hash` (or the credential nurse-pin)",
+    )
+    pin_max_tries: int = Field(default=5, ge=1, le=100)
+    pin_lockout_s: float = Field(default=60.0, ge=1, le=3600)
+    join_rate_per_min: float = Field(default=10.0, gt=0, le=10_000)
+    join_burst: int = Field(default=5, ge=1, le=1000)
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_file: Path | None = None
+    oidc_jwks_url: str | None = Field(default=None, pattern=r"^https://")
+    oidc_require_dpop: bool = False
+    oidc_role_claim: str = "helserom_role"
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> SecuritySettings:
+        oidc = (self.oidc_issuer, self.oidc_audience)
+        keys = self.oidc_jwks_file or self.oidc_jwks_url
+        if (any(oidc) or keys) and (not all(oidc) or not keys):
+            raise ValueError(
+                "oidc_issuer, oidc_audience and one of oidc_jwks_file/oidc_jwks_url "
+                "all set (or none of them)"
+            )
+        return self
 
 
 class GatewaySettings(_Section):
@@ -384,6 +440,7 @@ class Settings(BaseSettings):
 
     gateway: GatewaySettings = GatewaySettings()
     server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
     pipeline: PipelineSettings = PipelineSettings()
     devices: list[DeviceSettings] = Field(default_factory=list)
     sim: SimSettings = SimSettings()

@@ -33,7 +33,7 @@ CAREPLAN = REPO / "config" / "careplans" / "example.toml"
 LINK = "usb-Nonin_Medical_Inc._Xpod-if00-port0"
 START_TIMEOUT_S = 40.0  # generous: a loaded 2-core CI machine starts slowly
 STOP_TIMEOUT_S = 10.0
-KIOSK_LINE = re.compile(r"Kiosk: ((http://[^/\s]+)/login\?token=(\S+))")
+KIOSK_LINE = re.compile(r"Kiosk: ((https?://[^/\s]+)/login\?token=(\S+))")
 ERROR_LOG_LINE = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) ", re.MULTILINE)
 
 CONFIG = """\

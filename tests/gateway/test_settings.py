@@ -35,9 +35,13 @@ def test_env_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_env_override_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELSEROM_SERVER__HOST", "0.0.0.0")
+    monkeypatch.setenv("HELSEROM_SERVER__TLS", "off")
     with pytest.raises(ConfigError) as err:
         load(_write(tmp_path, ""))
-    assert err.value.problems[0].startswith("server.host: got '0.0.0.0'; expected a loopback")
+    assert (
+        err.value.problems[0].startswith("server: got ")
+        and "remote listeners need TLS" in (err.value.problems[0])
+    )
 
 
 BAD_CONFIGS = [
@@ -57,9 +61,9 @@ BAD_CONFIGS = [
         id="out-of-range",
     ),
     pytest.param(
-        '[server]\nhost = "0.0.0.0"\n',
-        "server.host: got '0.0.0.0'; expected a loopback address (127.0.0.1, ::1 or localhost):"
-        " remote listeners need TLS and authentication, which this version does not have yet",
+        '[server]\nhost = "0.0.0.0"\ntls = "off"\n',
+        "server: got {'host': '0.0.0.0', 'tls': 'off'}; expected tls = 'auto' or 'on' for host "
+        "'0.0.0.0': remote listeners need TLS (tls = 'off' is allowed on loopback only)",
         id="remote-bind",
     ),
     pytest.param(
