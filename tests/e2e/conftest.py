@@ -21,19 +21,12 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.chromium import CHROMIUM as CHROMIUM_PATH
+from tests.chromium import HEADLESS_ARGS
 from tests.gatewayproc import GatewayProcess, start_gateway
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = Path(CHROMIUM_PATH)
+CHROMIUM_ARGS = HEADLESS_ARGS
 
 
 @pytest.fixture(scope="module")

@@ -30,24 +30,12 @@ import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests import gatewayproc
+from tests.chromium import CHROMIUM, FAKE_MEDIA_ARGS, HEADLESS_ARGS
 from tests.gatewayproc import CONFIG, GatewayProcess, start_gateway
 
 gatewayproc.START_TIMEOUT_S = 60.0  # Chromium and the gateway share 2 busy cores
 
-CHROMIUM = "/usr/bin/chromium"
-BASE_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
+BASE_ARGS = [*HEADLESS_ARGS, *FAKE_MEDIA_ARGS]
 LOOPBACK_ARG = "--allow-loopback-in-peer-connection"
 PARTICIPANT_PAGE = "/specialist/"  # carries #conversation beside the gateway's media
 CONNECT_TIMEOUT_S = 25.0

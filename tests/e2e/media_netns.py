@@ -22,22 +22,13 @@ from typing import Any
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import tests.gatewayproc
+from tests.chromium import CHROMIUM, FAKE_MEDIA_ARGS, HEADLESS_ARGS
 from tests.gatewayproc import CONFIG, REPO, GatewayProcess, start_gateway, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *HEADLESS_ARGS,
     "--allow-loopback-in-peer-connection",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
+    *FAKE_MEDIA_ARGS,
     "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 CAMERA = """
