@@ -193,9 +193,10 @@ def create_app(
                 audit.record, audit_entry(NURSE, "live.open", "ok", ws.url.path)
             )
         with ctx.hub.subscribe() as queue:
-            await ws.send_json({**hello_message(ctx), "sent_s": time.time()})
-            receiver = asyncio.ensure_future(ws.receive())
-            try:
+            receiver: asyncio.Future[Any] | None = None
+            try:  # the client may be gone already (it may close right after the handshake)
+                await ws.send_json({**hello_message(ctx), "sent_s": time.time()})
+                receiver = asyncio.ensure_future(ws.receive())
                 while True:
                     getter = asyncio.ensure_future(queue.get_batch(LIVE_BATCH_MAX))
                     done, _ = await asyncio.wait(
@@ -213,7 +214,8 @@ def create_app(
             except WebSocketDisconnect:
                 return
             finally:
-                receiver.cancel()
+                if receiver is not None:
+                    receiver.cancel()
                 if audit is not None:
                     closed = audit_entry(NURSE, "live.close", "ok", ws.url.path)
                     await asyncio.to_thread(audit.record, closed)
