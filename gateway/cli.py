@@ -15,8 +15,8 @@ from drivers.codecs import describe
 from drivers.devices.ble_profiles import SERVICE_KINDS
 from drivers.errors import CodecError, TransportError
 from drivers.transports.ble import scan as ble_scan
-from gateway import settings as settings_mod
 from gateway.cli_analyze import analyze_app
+from gateway.cli_common import ConfigOpt, load_or_exit
 from gateway.cli_export import export as export_command
 from gateway.cli_export import report as report_command
 from gateway.cli_security import audit_app, doctor, pin_app
@@ -40,20 +40,6 @@ app.command()(doctor)
 app.command("export")(export_command)
 app.command("report")(report_command)
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (see config/gateway.toml)")
-]
-EXIT_CONFIG = 2
-
-
-def _load_or_exit(path: Path | None) -> settings_mod.Settings:
-    try:
-        return settings_mod.load(path)
-    except settings_mod.ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"{exc.path}: {line}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
@@ -75,7 +61,7 @@ DemoOpt = Annotated[
 @app.command()
 def run(config: ConfigOpt = None, demo_session: DemoOpt = False) -> None:
     """Start the gateway (and the simulated room when [sim] is enabled)."""
-    cfg = _load_or_exit(config)
+    cfg = load_or_exit(config)
     _setup_logging(cfg.gateway.log_level)
 
     def ready(url: str) -> None:
@@ -99,7 +85,7 @@ def run(config: ConfigOpt = None, demo_session: DemoOpt = False) -> None:
 @config_app.command("check")
 def config_check(file: Annotated[Path, typer.Argument(help="config file to check")]) -> None:
     """Exit 0 if FILE is a valid config; else print each problem (key, value, expected), exit 2."""
-    _load_or_exit(file)
+    load_or_exit(file)
     typer.echo(f"{file}: ok")
 
 
@@ -159,6 +145,6 @@ def scan(
 @app.command()
 def sim(config: ConfigOpt = None) -> None:
     """Run only the simulated room of a config's [sim] section, until Ctrl-C."""
-    cfg = _load_or_exit(config)
+    cfg = load_or_exit(config)
     _setup_logging(cfg.gateway.log_level)
     asyncio.run(run_sim_forever(cfg.sim))

@@ -9,27 +9,13 @@ from typing import Annotated
 
 import typer
 
-from gateway import settings as settings_mod
 from gateway.audit import AUDIT_FILE, verify
+from gateway.cli_common import EXIT_CONFIG, ConfigOpt, load_or_exit
 from gateway.doctor import Level, run_checks
 from gateway.pin import hash_pin
 
 audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
 pin_app = typer.Typer(help="The nurse's kiosk PIN.", no_args_is_help=True)
-
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (see config/gateway.toml)")
-]
-EXIT_CONFIG = 2
-
-
-def _load(path: Path | None) -> settings_mod.Settings:
-    try:
-        return settings_mod.load(path)
-    except settings_mod.ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(f"{exc.path}: {line}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
 
 
 @audit_app.command("verify")
@@ -38,7 +24,7 @@ def audit_verify(
     file: Annotated[Path | None, typer.Option("--file", help="audit.sqlite3 to check")] = None,
 ) -> None:
     """Walk the hash chain; exit 0 if it holds, 1 naming the first broken row."""
-    path = file or _load(config).gateway.state_dir / AUDIT_FILE
+    path = file or load_or_exit(config).gateway.state_dir / AUDIT_FILE
     try:
         result = verify(path)
     except (FileNotFoundError, OSError) as exc:
@@ -74,7 +60,7 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Check BlueZ, devices, cameras, clock, certificates and disk; exit 1 on any FAIL."""
-    checks = run_checks(_load(config))
+    checks = run_checks(load_or_exit(config))
     if as_json:
         rows = [
             {"name": c.name, "level": c.level.name, "detail": c.detail, "fix": c.fix}

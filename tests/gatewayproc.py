@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import connect as ws_connect
 
 REPO = Path(__file__).resolve().parents[1]
 HELSEROM = Path(sys.executable).parent / "helserom"
@@ -103,6 +104,28 @@ class GatewayProcess:
             devices = client.get("/api/v1/devices").json()
         found: dict[str, Any] = next(d for d in devices if d["id"] == device_id)
         return found
+
+    def collect_live(
+        self,
+        seconds: float,
+        until: Callable[[list[dict[str, Any]]], bool],
+        then: Callable[[], object] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Live messages until ``until(messages)``; ``then()`` runs once the stream is open.
+
+        The hello is read first, so nothing ``then()`` triggers is missed.
+        """
+        url = self.base_url.replace("http://", "ws://") + "/api/v1/live"
+        seen: list[dict[str, Any]] = []
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with ws_connect(url, additional_headers=headers) as ws:
+            seen.append(json.loads(ws.recv(timeout=5)))  # hello: subscribed from here on
+            if then is not None:
+                then()
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not until(seen):
+                seen.append(json.loads(ws.recv(timeout=5)))
+        return seen
 
     def sim(self, command: str, *, device: str | None = DEVICE_ID, **params: Any) -> dict[str, Any]:
         """Send a command to the simulated room's control socket (device None: room-wide)."""

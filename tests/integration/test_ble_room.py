@@ -7,13 +7,11 @@ process. Faults are injected over the room's control socket, as an engineer woul
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
 from tests.gatewayproc import GatewayProcess, start_gateway, wait_for
 
@@ -56,22 +54,6 @@ def gw() -> Iterator[GatewayProcess]:
         gateway.remove()
 
 
-def _collect(
-    gw: GatewayProcess, seconds: float, until: Any, then: Any = None
-) -> list[dict[str, Any]]:
-    """Live messages until ``until(messages)``; ``then()`` runs once the stream is open."""
-    url = gw.base_url.replace("http://", "ws://") + "/api/v1/live"
-    seen: list[dict[str, Any]] = []
-    with connect(url, additional_headers={"Authorization": f"Bearer {gw.token}"}) as ws:
-        seen.append(json.loads(ws.recv(timeout=5)))  # hello: subscribed from here on
-        if then is not None:
-            then()
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not until(seen):
-            seen.append(json.loads(ws.recv(timeout=5)))
-    return seen
-
-
 def _measurements(messages: list[dict[str, Any]], device: str, q: str) -> list[dict[str, Any]]:
     return [
         m
@@ -89,8 +71,7 @@ def test_devices_connect_with_info_and_battery(gw: GatewayProcess) -> None:
 
 
 def test_blood_pressure_measurement_is_judged(gw: GatewayProcess) -> None:
-    messages = _collect(
-        gw,
+    messages = gw.collect_live(
         40.0,
         lambda ms: bool(_measurements(ms, "cuff-1", "bp_mean")),
         lambda: gw.sim("start_measurement", device="cuff-1"),
@@ -118,7 +99,7 @@ def test_thermometer_scale_oximeter_and_strap(gw: GatewayProcess) -> None:
             )
         )
 
-    messages = _collect(gw, 30.0, done, measure)
+    messages = gw.collect_live(30.0, done, measure)
     seen = {(m["type"], m.get("device_id"), m.get("quantity") or m.get("key")) for m in messages}
     assert done(messages), sorted(seen)
     t = _measurements(messages, "thermo-1", "body_temperature")[-1]

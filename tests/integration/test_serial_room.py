@@ -9,14 +9,12 @@ an unplug/replug (the time is printed; the issue's goal is 2 s).
 from __future__ import annotations
 
 import itertools
-import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
 from tests.gatewayproc import GatewayProcess, start_gateway, wait_for
 
@@ -138,25 +136,6 @@ def test_every_device_streams_at_full_rate_without_unexplained_gaps(gw: GatewayP
         assert status["connected"] and status["frames_dropped"] == 0, status
 
 
-def _collect(
-    gw: GatewayProcess,
-    seconds: float,
-    until: Callable[[list[dict[str, Any]]], bool],
-    then: Callable[[], object] | None = None,
-) -> list[dict[str, Any]]:
-    """Live messages until ``until(messages)``; ``then()`` runs once the stream is open."""
-    url = gw.base_url.replace("http://", "ws://") + "/api/v1/live"
-    seen: list[dict[str, Any]] = []
-    with connect(url, additional_headers={"Authorization": f"Bearer {gw.token}"}) as ws:
-        seen.append(json.loads(ws.recv(timeout=5)))  # hello: subscribed from here on
-        if then is not None:
-            then()
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not until(seen):
-            seen.append(json.loads(ws.recv(timeout=5)))
-    return seen
-
-
 def _derived(messages: list[dict[str, Any]], device: str, key: str) -> list[dict[str, Any]]:
     return [
         m
@@ -169,7 +148,7 @@ def test_one_patient_on_every_device_with_verdicts(gw: GatewayProcess) -> None:
     # The ECG's heart rate (OpenBCI lead II) and the oximeters' pulse come from one patient.
     wait_for(lambda: all(gw.device(d)["connected"] for d in DEVICES), 15.0)
     time.sleep(12.0)  # a full 10-s analysis window
-    messages = _collect(gw, 20.0, lambda ms: len(_derived(ms, "ecg-1", "heart_rate")) >= 40)
+    messages = gw.collect_live(20.0, lambda ms: len(_derived(ms, "ecg-1", "heart_rate")) >= 40)
     ecg_hr = [m for m in _derived(messages, "ecg-1", "heart_rate") if m["channel"] == "ch2"]
     assert ecg_hr, "no heart rate from the ECG"
     last = ecg_hr[-1]
@@ -190,8 +169,7 @@ def test_one_patient_on_every_device_with_verdicts(gw: GatewayProcess) -> None:
 
 
 def test_a_blow_is_judged(gw: GatewayProcess) -> None:
-    messages = _collect(
-        gw,
+    messages = gw.collect_live(
         30.0,
         lambda ms: bool(_derived(ms, "spiro-1", "fef25_75")),
         lambda: gw.sim("blow", device="spiro-1", profile="normal"),
