@@ -44,19 +44,29 @@ def test_signal_stops_everything_cleanly(sig: signal.Signals) -> None:
     gw.remove()
 
 
+def _measurements(db_path: Path) -> int:
+    db = sqlite3.connect(db_path)
+    try:
+        return int(db.execute("SELECT count(*) FROM measurement").fetchone()[0])
+    finally:
+        db.close()
+
+
 def test_restart_reuses_store_and_token() -> None:
     gw = start_gateway()
     wait_for(lambda: gw.device()["frames_ok"] > 30, 10)
     gw.stop_cleanly()
-    rows = sqlite3.connect(gw.db_path).execute("SELECT count(*) FROM measurement").fetchone()[0]
+    rows = _measurements(gw.db_path)
     again = start_gateway(gw.root)
     try:
         assert again.token == gw.token
         wait_for(lambda: again.device()["frames_ok"] > 30, 10)
+        # a spot measurement comes about once a second: wait for one written by this run
+        # (frames alone can arrive before the first measurement is due)
+        wait_for(lambda: _measurements(gw.db_path) > rows, 20)
     finally:
         again.stop_cleanly()
-    more = sqlite3.connect(gw.db_path).execute("SELECT count(*) FROM measurement").fetchone()[0]
-    assert more > rows
+    assert _measurements(gw.db_path) > rows
     gw.remove()
 
 
