@@ -48,6 +48,8 @@ UI_FILES = {  # name -> media type; only these are served
     "specialist.js": "text/javascript; charset=utf-8",
     "specialist.css": "text/css; charset=utf-8",
     "whep.js": "text/javascript; charset=utf-8",
+    "bus.js": "text/javascript; charset=utf-8",
+    "shell.js": "text/javascript; charset=utf-8",
 }
 # what the specialist's page loads: any principal (the nurse or an admitted participant);
 # everything else only the kiosk

@@ -1,6 +1,7 @@
 // The nurse's kiosk page: live SpO2 and pulse with their age and quality, the pleth trace,
 // the devices and the link to the gateway. Messages: docs/api.md (schema 1).
 
+import { emitLang, emitLive, setClockOffset } from "./bus.js";
 import { Sweep } from "./pleth.js";
 import {
   DEFAULT_LANGUAGE,
@@ -69,6 +70,7 @@ function setLanguage(lang) {
   for (const li of $("device-list").children) li.dataset.built = "";
   renderLink();
   renderAll();
+  emitLang(state.lang);
 }
 
 // ---------------------------------------------------------------- clock
@@ -83,6 +85,7 @@ function trackClock(sentS) {
   // Smooth the network jitter; jump when the clocks really moved apart.
   if (state.offsetS === null || Math.abs(sample - state.offsetS) > 2) state.offsetS = sample;
   else state.offsetS += (sample - state.offsetS) * 0.1;
+  setClockOffset(state.offsetS);
 }
 
 // ---------------------------------------------------------------- live link
@@ -205,6 +208,7 @@ function handle(msg) {
     default:
       break; // newer schema additions: ignore
   }
+  emitLive(msg); // to the other modules (bus.js)
 }
 
 // A room may have two oximeters (serial and Bluetooth): a tile follows one device — the
