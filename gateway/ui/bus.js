@@ -99,3 +99,17 @@ export async function api(path, { method = "GET", body = undefined } = {}) {
   if (!response.ok) throw new ApiError(response.status, data?.detail ?? data);
   return data;
 }
+
+/**
+ * Ask the guided-measurement screen to open one guide: kind is "bp" | "spo2" | "spiro" |
+ * "ecg"; `reason` is optional text shown above it (e.g. who asked for it). requests.js calls
+ * this when the nurse accepts a specialist's request; guided.js listens.
+ */
+export function requestGuide(kind, reason = null) {
+  showScreen("measure");
+  bus.dispatchEvent(new CustomEvent("guide", { detail: { kind, reason } }));
+}
+
+export function onGuideRequest(fn) {
+  bus.addEventListener("guide", (event) => fn(event.detail));
+}
