@@ -9,6 +9,8 @@ Chromium on /specialist/ (tests/e2e/media_netns.py):
   video capture→frame      = time a decoded frame reaches requestVideoFrameCallback − the
                              capture time stamped into the frame (read back from a canvas)
   gateway CPU              = process CPU time / wall time, idle, 1 viewer, 2 viewers
+  Python viewer            = bench/vitals_probe.py (aiortc data channel + a WebSocket) in
+                             the 1-viewer window: the gateway and transport without a browser
   WebSocket baseline       = the same vitals over /api/v1/live in the same page (sent_s),
                              measured in the same window as the data channel and video figures
                              (2 viewers running, steady state: the join transient left out)
@@ -90,6 +92,14 @@ def main() -> None:
     print(f"vitals data channel  p50 {dc['p50']} ms  p99 {dc['p99']} ms  (n={dc['n']})")
     print(f"vitals WebSocket     p50 {ws['p50']} ms  p99 {ws['p99']} ms  (n={ws['n']})")
     print(f"video capture→frame  p50 {vid['p50']} ms  p99 {vid['p99']} ms  (n={vid['n']})")
+    one, probe = result["one_viewer_vitals_dc_ms"], result.get("probe") or {}
+    print(f"1 Chromium viewer: vitals data channel p50 {one['p50']} ms  p99 {one['p99']} ms")
+    for key, label in (("vitals_dc_ms", "data channel"), ("vitals_ws_ms", "WebSocket   ")):
+        p = probe.get(key) or {}
+        print(
+            f"  same window, Python viewer (aiortc/websockets) {label} p50 {p.get('p50')} ms"
+            f"  p99 {p.get('p99')} ms  (n={p.get('n')})"
+        )
     r = result
     print(
         f"gateway CPU  idle {r['cpu_idle_pct']} %  1 viewer {r['cpu_1_viewer_pct']} %  "

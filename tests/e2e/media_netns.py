@@ -180,6 +180,20 @@ def bench(browser: Browser, gw: GatewayProcess, seconds: float) -> dict[str, Any
     pages = [_open_specialist(browser, gw)]
     wait_for(lambda: _video(pages[0])["framesDecoded"] > 30, 20)
     out["cpu_1_viewer_pct"] = cpu_over(seconds)
+    # One Chromium viewer and, over the same window, a Python viewer (aiortc data channel and
+    # a WebSocket, bench/vitals_probe.py): the page's figure minus the probe's is the page's.
+    pages[0].evaluate("window.helseromMedia.vitalsLatencyMs = []")
+    probe = subprocess.Popen(
+        [sys.executable, "bench/vitals_probe.py", gw.base_url, gw.token, str(seconds)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HELSEROM_TEST_ALLOW_LOOPBACK_ICE": "1"},
+    )
+    probe_out, _ = probe.communicate(timeout=seconds + 60)
+    one = pages[0].evaluate("window.helseromMedia.vitalsLatencyMs")
+    out["one_viewer_vitals_dc_ms"] = {"n": len(one), "p50": _pct(one, 0.5), "p99": _pct(one, 0.99)}
+    out["probe"] = json.loads(probe_out.strip().splitlines()[-1]) if probe_out.strip() else None
     pages.append(_open_specialist(browser, gw))
     wait_for(lambda: _video(pages[1])["framesDecoded"] > 30, 20)
     out["cpu_2_viewers_pct"] = cpu_over(seconds)
