@@ -24,8 +24,8 @@ import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 sys.path.insert(0, ".")
-from webrtc.loopback import enable_loopback_candidates  # noqa: E402
-from webrtc.peer import rtc_configuration  # noqa: E402
+from webrtc.loopback import enable_loopback_candidates
+from webrtc.peer import rtc_configuration
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -88,7 +88,9 @@ async def _datachannel(base: str, token: str, seconds: float, frames: list[int])
 async def _websocket(base: str, token: str, seconds: float) -> list[float]:
     lat: list[float] = []
     url = base.replace("http://", "ws://") + "/api/v1/live"
-    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
         await asyncio.sleep(0)  # the hello
         deadline = time.monotonic() + 3.0 + seconds
         warm_until = time.monotonic() + 3.0
