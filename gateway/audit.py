@@ -13,6 +13,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,15 @@ class AuditLog:
             self._seq, self._prev = self._seq + 1, digest
             return self._seq
 
+    def head(self) -> tuple[int, str]:
+        """(sequence number, hash) of the newest row: the anchor to keep off the box.
+
+        Published with the gateway's health over MQTT, so a consumer holds a copy the room
+        cannot change; ``verify(path, anchors=…)`` then detects a log cut back or rewritten
+        from scratch with a consistent chain (which the chain alone cannot show)."""
+        with self._lock:
+            return self._seq, self._prev
+
     def tail(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` rows, newest first."""
         with self._lock:
@@ -128,8 +138,11 @@ class VerifyResult:
         return self.first_bad_seq is None
 
 
-def verify(path: Path) -> VerifyResult:
-    """Walk the chain from the first row; stop at the first row that does not hold."""
+def verify(path: Path, anchors: Sequence[tuple[int, str]] = ()) -> VerifyResult:
+    """Walk the chain from the first row; stop at the first row that does not hold.
+
+    ``anchors`` are (seq, hash) pairs kept off the box (``AuditLog.head``, published in the
+    MQTT health message): each row must still be there with that hash."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no audit log here")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -139,6 +152,7 @@ def verify(path: Path) -> VerifyResult:
             "hash FROM audit ORDER BY seq"
         )
         prev, expected_seq, count = GENESIS, 1, 0
+        wanted = dict(anchors)
         for values in cur:
             row = dict(zip((*FIELDS, "prev_hash", "hash"), values, strict=True))
             seq = row["seq"]
@@ -151,6 +165,17 @@ def verify(path: Path) -> VerifyResult:
             if row_hash(prev, row) != row["hash"]:
                 return VerifyResult(count, seq, f"row {seq}: content does not match its hash")
             prev, expected_seq, count = row["hash"], seq + 1, count + 1
+            anchored = wanted.get(seq)
+            if anchored is not None and anchored != row["hash"]:
+                return VerifyResult(
+                    count - 1, seq, f"row {seq}: hash differs from its off-box anchor (rewritten)"
+                )
+        beyond = [seq for seq in wanted if seq >= expected_seq]
+        if beyond:
+            seq = min(beyond)
+            return VerifyResult(
+                count, seq, f"row {seq} is missing but was anchored off-box (log cut back)"
+            )
         return VerifyResult(count)
     finally:
         db.close()

@@ -22,16 +22,33 @@ pin_app = typer.Typer(help="The nurse's kiosk PIN.", no_args_is_help=True)
 def audit_verify(
     config: ConfigOpt = None,
     file: Annotated[Path | None, typer.Option("--file", help="audit.sqlite3 to check")] = None,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH kept off the box (the MQTT health message's audit head); repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Walk the hash chain; exit 0 if it holds, 1 naming the first broken row."""
     path = file or load_or_exit(config).gateway.state_dir / AUDIT_FILE
+    anchors: list[tuple[int, str]] = []
+    for text in anchor or []:
+        seq, _, digest = text.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            typer.echo(
+                f"error: --anchor: got {text!r}, expected SEQ:HASH (64 hex digits)", err=True
+            )
+            raise typer.Exit(EXIT_CONFIG)
+        anchors.append((int(seq), digest))
     try:
-        result = verify(path)
+        result = verify(path, anchors)
     except (FileNotFoundError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     if result.ok:
-        typer.echo(f"{path}: ok, {result.rows} rows, chain intact")
+        held = f", {len(anchors)} off-box anchors hold" if anchors else ""
+        typer.echo(f"{path}: ok, {result.rows} rows, chain intact{held}")
         return
     typer.echo(
         f"{path}: BROKEN at row {result.first_bad_seq}: {result.reason} "

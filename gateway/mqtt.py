@@ -137,9 +137,11 @@ class MqttLink:
         *,
         health: Callable[[], dict[str, Any]] | None = None,
         statuses: Callable[[], list[DeviceStatus]] | None = None,
+        audit_head: Callable[[], tuple[int, str]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.audit_head = audit_head
         self.site = site
         self.room = room
         self.client_id = settings.client_id or f"helserom-{site}-{room}"
@@ -383,6 +385,9 @@ class MqttLink:
                 "outbox": {k: v for k, v in self.health_dict().items() if k != "last_error"},
                 "sent_s": time.time(),
             }
+            if self.audit_head is not None:
+                seq, digest = self.audit_head()
+                payload["audit"] = {"seq": seq, "hash": digest}  # the off-box anchor
             await self.store.call(outbox.enqueue_coalesced, "health", "health", "health", payload)
             self.store.outbox_changed.set()
             await asyncio.sleep(self.settings.health_interval_s)

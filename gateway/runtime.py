@@ -143,6 +143,7 @@ async def serve(
                     settings.gateway.room,
                     health=context.health,
                     statuses=pipeline.statuses,
+                    audit_head=audit.head,
                 )
             # the gateway's own peer connections get TURN credentials of their own
             gateway_peer = Principal("gateway", participant_id="gateway")

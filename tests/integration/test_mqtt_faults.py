@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from drivers.model import DeviceStatus, Measurement, Quantity, ReceiveTime
+from gateway.audit import AUDIT_FILE, AuditEntry, AuditLog, verify
 from gateway.mqtt import MqttLink
 from gateway.outbox import OutboxPolicy
 from gateway.settings import MqttSettings
@@ -201,6 +202,8 @@ async def test_status_and_health_arrive_and_the_broker_acl_sees_the_room_identit
     consumer.wait_connected()
     statuses = [DeviceStatus("ox-1", "nonin2-oximeter", "serial:///x", connected=True)]
     policy = OutboxPolicy(SITE, ROOM)
+    audit = AuditLog(tmp_path / AUDIT_FILE)
+    audit.record(AuditEntry("kiosk", "nurse", "live.open", "ok"))
     try:
         async with Store(tmp_path / "gw.sqlite3", policy) as store:
             link = MqttLink(
@@ -210,6 +213,7 @@ async def test_status_and_health_arrive_and_the_broker_acl_sees_the_room_identit
                 ROOM,
                 health=lambda: {"status": "ok", "problems": [], "uptime_s": 1.0},
                 statuses=lambda: statuses,
+                audit_head=audit.head,
             )
             task = asyncio.create_task(link.run())
             await _write(store, 10)
@@ -247,4 +251,8 @@ async def test_status_and_health_arrive_and_the_broker_acl_sees_the_room_identit
     assert status[0]["schema"] == "helserom.device-status/1" and status[0]["connected"] is True
     health = consumer.unique("health")
     assert health[0]["schema"] == "helserom.gateway-health/1" and health[0]["status"] == "ok"
+    # the audit log's head leaves the box with the health: the anchor `audit verify` checks
+    assert health[0]["audit"] == {"seq": 1, "hash": audit.head()[1]}
+    audit.close()
+    assert verify(tmp_path / AUDIT_FILE, [(1, health[0]["audit"]["hash"])]).ok
     assert consumer.without_id == 0

@@ -142,3 +142,46 @@ async def test_participant_access_is_audited_with_session(make_app: AppFactory) 
     row = gw.audit.tail(1)[0]
     assert (row["role"], row["session"], row["outcome"]) == ("specialist", session.id, "401")
     assert row["subject"] == invite.participant_id
+
+
+def test_off_box_anchors_catch_a_cut_back_or_regrown_log(tmp_path: Path) -> None:
+    # The chain alone cannot show a log cut back to an earlier row, or deleted and regrown
+    # from scratch: both are consistent chains. The heads published over MQTT can.
+    path = tmp_path / AUDIT_FILE
+    log = _filled(path, 5)
+    early, head = (2, log.tail(5)[3]["hash"]), log.head()
+    assert head[0] == 5 and head[1] == log.tail(1)[0]["hash"]
+    log.close()
+    assert verify(path, [early, head]).ok
+    _bypass(path, "DELETE FROM audit WHERE seq > 3")
+    cut = verify(path, [early, head])
+    assert (cut.ok, cut.first_bad_seq, cut.rows) == (False, 5, 3), cut
+    assert "anchored off-box (log cut back)" in cut.reason
+    assert verify(path).ok  # without the anchor the shorter chain looks fine
+    path.unlink()
+    regrown = _filled(path, 5)  # same shape, different times: different hashes
+    regrown.close()
+    result = verify(path, [early, head])
+    assert (result.first_bad_seq, result.rows) == (2, 1), result
+    assert "differs from its off-box anchor" in result.reason
+    run = CLI.invoke(
+        app, ["audit", "verify", "--file", str(path), "--anchor", f"{head[0]}:{head[1]}"]
+    )
+    assert run.exit_code == 1 and "BROKEN at row 5" in run.stderr, run.output
+    run = CLI.invoke(app, ["audit", "verify", "--file", str(path), "--anchor", "5:xyz"])
+    assert run.exit_code == 2 and "expected SEQ:HASH (64 hex digits)" in run.stderr, run.output
+    mine = AuditLog(path)
+    regrown_head = mine.head()
+    mine.close()
+    run = CLI.invoke(
+        app,
+        [
+            "audit",
+            "verify",
+            "--file",
+            str(path),
+            "--anchor",
+            f"{regrown_head[0]}:{regrown_head[1]}",
+        ],
+    )
+    assert run.exit_code == 0 and "1 off-box anchors hold" in run.stdout, run.output
