@@ -29,12 +29,14 @@ from gateway.auth import (
 )
 from gateway.health import GatewayContext
 from gateway.live import SCHEMA_VERSION, status_dict
+from gateway.pin import KioskLock
 from gateway.security_api import audit_entry, install_security
 from gateway.sessions import SessionManager
 from gateway.signalling import SignalHub
 
 logger = logging.getLogger(__name__)
 
+LIVE_LOCKED_CODE = 4423  # the live WebSocket closes (or refuses) while the kiosk is locked
 UI_FILES = {  # name -> media type; only these are served
     "kiosk.html": "text/html; charset=utf-8",
     "kiosk.js": "text/javascript; charset=utf-8",
@@ -189,7 +191,12 @@ def create_app(
             await ws.close(code=4401, reason="authentication or origin refused")  # 403 handshake
             return
         ctx: GatewayContext = ws.app.state.context
+        lock: KioskLock | None = getattr(ws.app.state, "kiosk_lock", None)
         await ws.accept()
+        if lock is not None and lock.locked:
+            # patient data waits for the PIN; the page reconnects once unlocked (docs/api.md)
+            await ws.close(code=LIVE_LOCKED_CODE, reason="kiosk locked")
+            return
         if audit is not None:
             await asyncio.to_thread(
                 audit.record, audit_entry(NURSE, "live.open", "ok", ws.url.path)
@@ -211,6 +218,9 @@ def create_app(
                             return
                         receiver = asyncio.ensure_future(ws.receive())  # ignore client chatter
                         continue
+                    if lock is not None and lock.locked:
+                        await ws.close(code=LIVE_LOCKED_CODE, reason="kiosk locked")
+                        return
                     for msg in getter.result():
                         await ws.send_json({**msg, "sent_s": time.time()})
             except WebSocketDisconnect:

@@ -51,8 +51,13 @@ class KioskLock:
         max_tries: int = 5,
         lockout_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        attended: Callable[[], bool] | None = None,
     ) -> None:
         self.pin_hash = pin_hash
+        # While this says True (a consultation is live: the nurse is in the room, in the call)
+        # the idle timer is held: a screen that locks mid-call would hide the values the
+        # specialist is asking about. Locking by hand still works.
+        self.attended = attended
         self.idle_lock_s = idle_lock_s
         self._clock = clock
         self._last_activity_s = clock()
@@ -68,6 +73,8 @@ class KioskLock:
         """Locked now (idle too long, or locked by hand)."""
         if not self.enabled:
             return False
+        if not self._locked and self.attended is not None and self.attended():
+            self._last_activity_s = self._clock()
         if self._clock() - self._last_activity_s > self.idle_lock_s:
             self._locked = True
         return self._locked

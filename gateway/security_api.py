@@ -28,6 +28,7 @@ from gateway.credentials import credential_path
 from gateway.oidc import OidcValidator, TokenError, load_jwks
 from gateway.pin import KioskLock
 from gateway.ratelimit import RateLimitMiddleware, TokenBucketLimiter
+from gateway.sessions import SessionState
 from gateway.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -178,12 +179,22 @@ def audit_entry(who: Principal | None, action: str, outcome: str, resource: str)
     return AuditEntry(who.who, who.role, action, outcome, who.session_id, resource)
 
 
+def _consultation_live(app: FastAPI) -> bool:
+    sessions = getattr(app.state, "sessions", None)
+    current = sessions.current if sessions is not None else None
+    return current is not None and current.state is SessionState.LIVE
+
+
 def install_security(app: FastAPI, settings: Settings, audit: AuditLog | None) -> None:
     """Audit middleware, join rate limit, kiosk lock, OIDC and the IT routes."""
     sec = settings.security
     app.state.audit = audit
     app.state.kiosk_lock = KioskLock(
-        _pin_hash(settings), sec.idle_lock_s, sec.pin_max_tries, sec.pin_lockout_s
+        _pin_hash(settings),
+        sec.idle_lock_s,
+        sec.pin_max_tries,
+        sec.pin_lockout_s,
+        attended=lambda: _consultation_live(app),
     )
     app.state.admin_token = load_admin_token()
     app.state.oidc = make_oidc(settings)

@@ -113,3 +113,12 @@ export function requestGuide(kind, reason = null) {
 export function onGuideRequest(fn) {
   bus.addEventListener("guide", (event) => fn(event.detail));
 }
+
+/** The kiosk was unlocked with the PIN (lock.js); the live stream reconnects at once. */
+export function emitUnlocked() {
+  bus.dispatchEvent(new CustomEvent("unlocked"));
+}
+
+export function onUnlocked(fn) {
+  bus.addEventListener("unlocked", () => fn());
+}

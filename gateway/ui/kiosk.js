@@ -1,7 +1,7 @@
 // The nurse's kiosk page: live SpO2 and pulse with their age and quality, the pleth trace,
 // the devices and the link to the gateway. Messages: docs/api.md (schema 1).
 
-import { emitLang, emitLive, setClockOffset } from "./bus.js";
+import { emitLang, emitLive, onUnlocked, setClockOffset } from "./bus.js";
 import { Sweep } from "./pleth.js";
 import {
   DEFAULT_LANGUAGE,
@@ -19,6 +19,8 @@ const LIVE_PATH = "/api/v1/live";
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 10000;
 const TICK_MS = 250;
+const LOCKED_CODE = 4423; // the gateway closes the live stream while the kiosk is locked
+const LOCKED_RETRY_MS = 60000; // …and the page waits for the unlock (or this long)
 const BANNER_GRACE_MS = 1500; // a first connect that takes longer than this shows the banner
 const STALE_S = 10; // a numeric older than this is not shown as current
 const TILES = { spo2: "spo2", pulse_rate: "pulse" }; // quantity -> tile id prefix
@@ -132,13 +134,31 @@ class LiveLink {
       }
       if (greeted) this.onMessage(msg);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.leaving) return;
+      if (event.code === LOCKED_CODE) {
+        this.waitForUnlock();
+        return;
+      }
       if (!greeted) this.checkLogin();
       this.retry();
     });
+  }
+
+  // Locked: no patient data flows until the PIN is entered (lock.js covers the page). Come
+  // back right after the unlock, not by polling: each refused try would be audited.
+  waitForUnlock() {
+    this.attempts = 0;
+    setLink("locked");
+    this.timer = window.setTimeout(() => this.connect(), LOCKED_RETRY_MS);
+  }
+
+  unlocked() {
+    if (state.link !== "locked" || this.ws !== null) return;
+    window.clearTimeout(this.timer);
+    this.connect();
   }
 
   retry() {
@@ -240,7 +260,7 @@ function renderAll() {
 
 function renderLink() {
   const el = document.querySelector("[data-testid=ws-state]");
-  const shown = state.link === "refused" ? "disconnected" : state.link;
+  const shown = { refused: "disconnected", locked: "connecting" }[state.link] ?? state.link;
   el.dataset.state = shown;
   setText($("ws-text"), t(state.lang, `ws.${shown}`));
   document.body.dataset.link = state.link;
@@ -459,4 +479,6 @@ $("lang-toggle").addEventListener("click", () => {
 setLanguage(stored ?? DEFAULT_LANGUAGE);
 renderLink();
 window.setInterval(() => renderAll(), TICK_MS);
-new LiveLink(handle).connect();
+const live = new LiveLink(handle);
+onUnlocked(() => live.unlocked());
+live.connect();

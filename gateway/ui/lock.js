@@ -3,6 +3,8 @@
 // when locked, covers everything with a PIN prompt (bokmål first, English second).
 // Styles are set through CSSOM: the CSP forbids inline style attributes, not element.style.
 
+import { emitUnlocked } from "./bus.js";
+
 const POLL_MS = 3000;
 const ACTIVITY_MIN_INTERVAL_MS = 10000;
 
@@ -72,6 +74,7 @@ function hide() {
   overlay.remove();
   overlay = null;
   lastReport = Date.now();
+  emitUnlocked(); // the live stream stopped while locked (docs/api.md): reconnect now
 }
 
 async function poll() {

@@ -52,6 +52,10 @@ def test_idle_lock_and_pin_unlock(browser: Browser, locking_gateway: GatewayProc
         expect(overlay).to_be_visible(timeout=10_000)
         with gw.client() as client:
             assert client.get("/api/v1/devices").status_code == 423
+        # no patient data flows to a locked kiosk: the gateway closed the live stream (4423)
+        ws_state = page.get_by_test_id("ws-state")
+        expect(ws_state).not_to_have_attribute("data-state", "connected", timeout=10_000)
+        expect(page.locator("#banner")).to_be_hidden()  # locked is not "no connection"
         page.get_by_test_id("lock-pin").fill("0000")
         page.get_by_test_id("lock-submit").click()
         expect(page.get_by_test_id("lock-message")).to_contain_text("Feil PIN-kode")
@@ -59,6 +63,9 @@ def test_idle_lock_and_pin_unlock(browser: Browser, locking_gateway: GatewayProc
         page.get_by_test_id("lock-pin").fill(PIN)
         page.get_by_test_id("lock-submit").click()
         expect(overlay).to_have_count(0, timeout=5_000)
+        # the page reconnects at once after the unlock (not after its 60-s fallback)
+        expect(ws_state).to_have_attribute("data-state", "connected", timeout=5_000)
+        expect(page.get_by_test_id("spo2-value")).not_to_have_text("--", timeout=10_000)
         with gw.client() as client:
             assert client.get("/api/v1/devices").status_code == 200
         # the refused and the accepted unlock are in the audit log

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from fastapi import FastAPI, HTTPException
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from gateway.pin import KioskLock, hash_pin, verify_pin
 from gateway.ratelimit import RateLimitMiddleware, TokenBucketLimiter
@@ -149,3 +152,36 @@ async def test_locked_kiosk_gets_423_on_patient_data_until_pin(make_app: AppFact
         assert limited.status_code == 429 and "retry-after" in limited.headers
     async with gw.client() as anon:  # no token: 401, not a PIN prompt
         assert (await anon.post("/api/v1/kiosk/unlock", json={"pin": "1357"})).status_code == 401
+
+
+def test_a_live_consultation_holds_the_idle_timer_but_not_a_lock_by_hand() -> None:
+    clock = FakeClock()
+    live = [True]
+    lock = KioskLock(hash_pin("2468"), idle_lock_s=60, clock=clock, attended=lambda: live[0])
+    clock.now += 600  # ten minutes of talking to the specialist without touching the screen
+    assert not lock.locked
+    live[0] = False  # the consultation ended: the idle time counts from its end
+    clock.now += 59
+    assert not lock.locked
+    clock.now += 2
+    assert lock.locked
+    live[0] = True  # already locked: a consultation starting does not unlock
+    assert lock.locked
+    assert lock.unlock("2468") is None
+    lock.lock()  # the nurse locks by hand during a call
+    assert lock.locked
+
+
+async def test_live_stream_is_refused_while_locked(make_app: AppFactory) -> None:
+    gw: App = await make_app(security={"pin_hash": hash_pin("1357"), "idle_lock_s": 600})
+    headers = {"Authorization": f"Bearer {gw.token}"}
+    with TestClient(gw.app) as client:
+        with client.websocket_connect("/api/v1/live", headers=headers) as ws:
+            assert ws.receive_json()["type"] == "hello"
+        assert client.post("/api/v1/kiosk/lock", headers=headers).status_code == 204
+        with (
+            client.websocket_connect("/api/v1/live", headers=headers) as ws,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            ws.receive_json()
+        assert closed.value.code == 4423
