@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from gateway.api_devices import router as devices_router
 from gateway.api_export import router as export_router
 from gateway.api_media import router as media_router
+from gateway.api_records import router as records_router
 from gateway.api_session import router as session_router
 from gateway.audit import AuditLog
 from gateway.auth import (
@@ -223,6 +224,7 @@ def create_app(
                     await asyncio.to_thread(audit.record, closed)
 
     app.include_router(media_router)
+    app.include_router(records_router)
     return app
 
 
