@@ -51,6 +51,12 @@ UI_FILES = {  # name -> media type; only these are served
     "whep.js": "text/javascript; charset=utf-8",
     "bus.js": "text/javascript; charset=utf-8",
     "shell.js": "text/javascript; charset=utf-8",
+    "spec_waves.js": "text/javascript; charset=utf-8",
+    "spec_trends.js": "text/javascript; charset=utf-8",
+    "spec_requests.js": "text/javascript; charset=utf-8",
+    "spec_gallery.js": "text/javascript; charset=utf-8",
+    "requests.js": "text/javascript; charset=utf-8",
+    "requests.css": "text/css; charset=utf-8",
 }
 # what the specialist's page loads: any principal (the nurse or an admitted participant);
 # everything else only the kiosk
@@ -62,6 +68,11 @@ PARTICIPANT_UI = {
     "specialist.js",
     "specialist.css",
     "whep.js",
+    "bus.js",
+    "spec_waves.js",
+    "spec_trends.js",
+    "spec_requests.js",
+    "spec_gallery.js",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
