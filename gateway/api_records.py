@@ -29,22 +29,23 @@ router = APIRouter()
 QUANTITY_KEYS = tuple(q.spec.key for q in Quantity)
 
 
-def open_session_of(who: Principal, sessions: SessionManager) -> Session:
-    """The open session if ``who`` may see it: the nurse, or one of its participants."""
+def open_session_of(who: Principal, sessions: SessionManager) -> Session | None:
+    """The open session (None: there is none) if ``who`` may see it: the nurse, or one of its
+    participants; 403 for anyone else."""
     session = sessions.current
-    if session is None:
-        raise HTTPException(404, "no open session")
-    if who.role != "nurse" and (who.participant_id is None or who.session_id != session.id):
+    if who.role == "nurse":
+        return session
+    if session is None or who.participant_id is None or who.session_id != session.id:
         raise HTTPException(403, "only the nurse and this session's participants")
     return session
 
 
-async def member_session(who: PrincipalDep, sessions: SessionsDep) -> Session:
+async def member_session(who: PrincipalDep, sessions: SessionsDep) -> Session | None:
     """FastAPI dependency: the open session, for the nurse and its admitted participants."""
     return open_session_of(who, sessions)
 
 
-MemberSessionDep = Annotated[Session, Depends(member_session)]
+MemberSessionDep = Annotated[Session | None, Depends(member_session)]
 
 
 class NoteIn(BaseModel):
@@ -90,6 +91,8 @@ async def session_measurements(
             raise HTTPException(
                 422, f"quantity: unknown {key!r} (expected one of {', '.join(QUANTITY_KEYS)})"
             )
+    if session is None:  # the nurse's page before a session: nothing yet, not an error
+        return {"session_id": None, "measurements": []}
     rows = await sessions.store.call(
         records.session_measurements, session.id, quantity, since_s, limit
     )
@@ -115,6 +118,8 @@ async def session_measurements(
 @router.get("/api/v1/session/snapshots", tags=["session"])
 async def session_snapshots(sessions: SessionsDep, session: MemberSessionDep) -> dict[str, Any]:
     """The open session's stills (oldest first): id, url, camera, size, time, who asked."""
+    if session is None:
+        return {"session_id": None, "snapshots": []}
     rows = await sessions.store.call(records.list_snapshots, session.id)
     return {"session_id": session.id, "snapshots": [r.as_dict() for r in rows]}
 
@@ -122,6 +127,8 @@ async def session_snapshots(sessions: SessionsDep, session: MemberSessionDep) ->
 @router.get("/api/v1/session/notes", tags=["session"])
 async def get_notes(sessions: SessionsDep, session: MemberSessionDep) -> dict[str, Any]:
     """The open session's notes, oldest first."""
+    if session is None:
+        return {"session_id": None, "notes": []}
     rows = await sessions.store.call(records.list_notes, session.id)
     return {"session_id": session.id, "notes": [n.as_dict() for n in rows]}
 
@@ -131,6 +138,8 @@ async def post_note(
     who: PrincipalDep, sessions: SessionsDep, session: MemberSessionDep, body: NoteIn
 ) -> dict[str, Any]:
     """Write a note (≤ 4000 characters) in the open session, signed with the author's role."""
+    if session is None:
+        raise HTTPException(409, "no open session: a note belongs to a session")
     note = await sessions.store.call(records.insert_note, session.id, who, body.text, time.time())
     return note.as_dict()
 

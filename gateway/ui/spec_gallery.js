@@ -2,7 +2,7 @@
 // resolution) and the session's notes (write and read). Both live in the gateway's store:
 // GET /api/v1/session/snapshots, GET/POST /api/v1/session/notes (docs/api.md).
 
-import { ApiError, api, currentLang, onLang, onLive, pick } from "./bus.js";
+import { api, currentLang, onLang, onLive, pick } from "./bus.js";
 
 const TEXT = {
   nb: {
@@ -82,10 +82,11 @@ export function mountGallery(root, { snapshot }) {
 
   async function load() {
     try {
-      snaps = (await api("/api/v1/session/snapshots")).snapshots;
-      error = null;
+      const body = await api("/api/v1/session/snapshots");
+      snaps = body.snapshots;
+      error = body.session_id === null ? t("noSession") : null;
     } catch (err) {
-      error = err instanceof ApiError && err.status === 404 ? t("noSession") : err.message;
+      error = err.message;
     }
     render();
   }
@@ -148,13 +149,9 @@ export function mountNotes(root) {
   }
 
   async function load() {
-    try {
-      notes = (await api("/api/v1/session/notes")).notes;
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-      notes = [];
-      status = "noSession";
-    }
+    const body = await api("/api/v1/session/notes");
+    notes = body.notes;
+    if (body.session_id === null) status = "noSession";
     render();
   }
 

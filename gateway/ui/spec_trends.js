@@ -2,7 +2,7 @@
 // from GET /api/v1/session/measurements; new values arrive live on the vitals channel. A value
 // the gateway judged invalid is drawn as a grey cross and never gets a traffic-light colour.
 
-import { ApiError, api, currentLang, onLang, onLive, pick } from "./bus.js";
+import { api, currentLang, onLang, onLive, pick } from "./bus.js";
 
 const TEXT = {
   nb: {
@@ -156,10 +156,9 @@ export function mountTrends(root, status) {
     try {
       const body = await api(`/api/v1/session/measurements?${query}`);
       body.measurements.forEach((m) => chartOf[m.quantity]?.add(m));
-      say(null);
+      say(body.session_id === null ? "noSession" : null);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) say("noSession");
-      else say("failed", { e: err.message });
+      say("failed", { e: err.message });
     }
   }
 

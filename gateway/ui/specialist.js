@@ -237,8 +237,14 @@ function renderNumerics() {
     const judged = [s(`v.${m.verdict}`)];
     if (light) judged.push(`${s(`l.${light}`)} (${state.lang === "nb"
       ? m.traffic_light.label_nb : m.traffic_light.label_en})`);
-    ageEl.textContent = `${age(m.received_s)} · ${judged.join(" · ")}`;
-    li.append(name, value, ageEl);
+    ageEl.textContent = age(m.received_s);
+    const judgedEl = document.createElement("span");
+    judgedEl.className = "judged";
+    judgedEl.textContent = judged.join(" · ");
+    const foot = document.createElement("span");
+    foot.className = "foot";
+    foot.append(ageEl, " · ", judgedEl);
+    li.append(name, value, foot);
     return li;
   }));
 }

@@ -149,7 +149,7 @@ def scenario(browser: Browser, gw: GatewayProcess, shots: Path) -> dict[str, Any
     out["ecg_lead_switched"] = spec.evaluate("window.helseromWaves.lead")
     out["ecg_ink_v1"] = _inked(spec, "#ecg-wave")
     spec.wait_for_selector("[data-testid=trend-spo2]:not([data-points='0'])", timeout=20_000)
-    out["numeric_age"] = _text(spec, "[data-testid=numerics] li[data-light=green] .age")
+    out["numeric_foot"] = _text(spec, "[data-testid=numerics] li[data-light=green] .foot")
     # 2. request a blood pressure → the kiosk's prompt → Start → the cuff runs
     spec.click("[data-testid=request-bp]")
     kiosk.wait_for_selector("[data-testid=request-prompt][data-kind=bp]", timeout=10_000)

@@ -33,7 +33,7 @@ def test_vitals_and_traces(result: dict[str, Any]) -> None:
     assert result["ecg_lead_switched"] == "V1"
     # a drawn trace paints most of the canvas's columns (the runner waits ≤ 10 s for it)
     assert result["ecg_ink"] > 0.5 and result["ecg_ink_v1"] > 0.5 and result["pleth_ink"] > 0.5
-    age, verdict, light = result["numeric_age"].split(" · ")
+    age, verdict, light = result["numeric_foot"].split(" · ")
     assert age == "akkurat nå" or age.endswith(" s siden")
     assert verdict in ("pålitelig", "usikker verdi") and light.startswith("grønt (")
 

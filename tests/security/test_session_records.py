@@ -114,8 +114,11 @@ async def test_bad_quantity_and_no_session(make_app: AppFactory) -> None:
         r = await c.get(MEAS, params={"limit": 0}, headers=_as(bearers["nurse"]))
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "limit"]
         await gw.sessions.end()
-        r = await c.get(MEAS, headers=_as(bearers["nurse"]))
-        assert (r.status_code, r.json()["detail"]) == (404, "no open session")
+        for url, key in ((MEAS, "measurements"), (NOTES, "notes"), (SNAPS, "snapshots")):
+            r = await c.get(url, headers=_as(bearers["nurse"]))  # the nurse before a session
+            assert r.json() == {"session_id": None, key: []}, url
+        r = await c.post(NOTES, json={"text": "hei"}, headers=_as(bearers["nurse"]))
+        assert r.status_code == 409 and r.json()["detail"].startswith("no open session")
         # the participant's bearer belonged to the ended session: no longer a principal
         assert (await c.get(NOTES, headers=_as(bearers["specialist"]))).status_code == 401
 
