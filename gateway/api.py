@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from gateway.api_devices import router as devices_router
 from gateway.api_export import router as export_router
 from gateway.api_media import router as media_router
+from gateway.api_records import router as records_router
 from gateway.api_session import router as session_router
 from gateway.audit import AuditLog
 from gateway.auth import (
@@ -52,6 +53,12 @@ UI_FILES = {  # name -> media type; only these are served
     "whep.js": "text/javascript; charset=utf-8",
     "bus.js": "text/javascript; charset=utf-8",
     "shell.js": "text/javascript; charset=utf-8",
+    "spec_waves.js": "text/javascript; charset=utf-8",
+    "spec_trends.js": "text/javascript; charset=utf-8",
+    "spec_requests.js": "text/javascript; charset=utf-8",
+    "spec_gallery.js": "text/javascript; charset=utf-8",
+    "requests.js": "text/javascript; charset=utf-8",
+    "requests.css": "text/css; charset=utf-8",
 }
 # what the specialist's page loads: any principal (the nurse or an admitted participant);
 # everything else only the kiosk
@@ -63,6 +70,11 @@ PARTICIPANT_UI = {
     "specialist.js",
     "specialist.css",
     "whep.js",
+    "bus.js",
+    "spec_waves.js",
+    "spec_trends.js",
+    "spec_requests.js",
+    "spec_gallery.js",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -233,6 +245,7 @@ def create_app(
                     await asyncio.to_thread(audit.record, closed)
 
     app.include_router(media_router)
+    app.include_router(records_router)
     return app
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
+from gateway import records
 from gateway.auth import Principal, PrincipalDep, principal_of
 from webrtc.errors import ViewerLimit, WebRtcError
 
@@ -81,12 +82,22 @@ async def whep_delete(resource_id: str, who: PrincipalDep, media: MediaDep) -> R
 
 
 @router.get("/api/v1/snapshots/{snapshot_id}", tags=["media"])
-async def snapshot(snapshot_id: str, _: PrincipalDep, media: MediaDep) -> Response:
-    """A full-resolution still taken on a ``control`` snapshot request (JPEG)."""
-    snap = media.snapshots.get(snapshot_id)
-    if snap is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such snapshot (or no longer kept)")
-    return Response(snap.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+async def snapshot(snapshot_id: str, who: PrincipalDep, media: MediaDep) -> Response:
+    """A full-resolution still taken on a ``control`` snapshot request (JPEG): the nurse may
+    see any, a participant those of their own session."""
+    if media.store is None:
+        snap = media.snapshots.get(snapshot_id)
+        if snap is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such snapshot (or no longer kept)")
+        jpeg = snap.jpeg
+    else:
+        found = await media.store.call(records.snapshot_jpeg, snapshot_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot {snapshot_id!r}")
+        row, jpeg = found
+        if who.role != "nurse" and (row.session_id is None or row.session_id != who.session_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "snapshot of another session")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/specialist/", include_in_schema=False)

@@ -24,9 +24,12 @@ from hwsim.camera import SyntheticCamera
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway import records
 from gateway.auth import Principal
 from gateway.live import LiveHub
+from gateway.measure_requests import MeasureRequests, RequestError
 from gateway.settings import CameraSettings, Settings
+from gateway.store import Store
 from webrtc import loopback
 from webrtc.camera import CameraSource, encode_jpeg
 from webrtc.encoder import VideoEncoder
@@ -55,12 +58,14 @@ class ControlRequest(BaseModel):
     type: Literal["snapshot", "measure", "camera"]
     camera_id: str | None = Field(default=None, max_length=64)
     device_id: str | None = Field(default=None, max_length=64)
+    kind: str | None = Field(default=None, max_length=16)
     transceiver: int | None = Field(default=None, ge=0, le=16)
 
 
 @dataclass
 class Snapshot:
-    """A full-resolution still, kept in memory (the newest ``webrtc.snapshots_kept``)."""
+    """A full-resolution still: in the store (table ``snapshot``) when the hub has one, else
+    kept in memory (the newest ``webrtc.snapshots_kept``)."""
 
     id: str
     camera_id: str
@@ -108,12 +113,14 @@ class MediaHub:
         hub: LiveHub,
         hello: Callable[[], dict[str, Any]],
         ice: IceProvider = no_ice_servers,
+        store: Store | None = None,
     ) -> None:
         if loopback.requested():
             loopback.enable_loopback_candidates()  # raises LoopbackRefused outside a test netns
         self.settings = settings.webrtc
-        self.device_ids = [d.id for d in settings.devices]
         self.hub = hub
+        self.store = store
+        self.requests = MeasureRequests(settings.devices, hub)
         self.hello = hello
         self.ice = ice
         self.cameras = {c.id: camera_source(c) for c in settings.cameras}
@@ -275,22 +282,28 @@ class MediaHub:
         ack: dict[str, Any] = {"type": "ack", "id": req.id, "request": req.type}
         try:
             if req.type == "snapshot":
-                return {**ack, "ok": True, **await self._snapshot(req.camera_id)}
+                return {**ack, "ok": True, **await self._snapshot(req.camera_id, entry.principal)}
             if req.type == "measure":
-                return {**ack, "ok": False, "error": self._measure_refusal(req.device_id)}
+                return {**ack, "ok": True, **await self._forward(req, entry.principal)}
             return {**ack, "ok": True, **self._switch(entry, req.transceiver, req.camera_id)}
-        except (WebRtcError, LookupError, ValueError) as exc:
+        except (WebRtcError, LookupError, ValueError, RequestError) as exc:
             return {**ack, "ok": False, "error": str(exc)}
 
-    async def _snapshot(self, camera_id: str | None) -> dict[str, Any]:
+    async def _snapshot(self, camera_id: str | None, who: Principal) -> dict[str, Any]:
         cam = self._camera(camera_id)
         frame = await cam.snapshot()
         jpeg = await asyncio.to_thread(encode_jpeg, frame.image)
         height, width = frame.image.shape[:2]
         snap = Snapshot(secrets.token_urlsafe(12), cam.id, jpeg, width, height, frame.wall_s)
-        self.snapshots[snap.id] = snap
-        while len(self.snapshots) > self.settings.snapshots_kept:
-            self.snapshots.popitem(last=False)
+        if self.store is not None:  # stamped with the live session and who asked
+            row = records.SnapshotRow(
+                snap.id, self.store.session_id, cam.id, width, height, frame.wall_s, "", "", None
+            )
+            await self.store.call(records.insert_snapshot, row, who, jpeg)
+        else:
+            self.snapshots[snap.id] = snap
+            while len(self.snapshots) > self.settings.snapshots_kept:
+                self.snapshots.popitem(last=False)
         return {
             "snapshot_id": snap.id,
             "url": f"/api/v1/snapshots/{snap.id}",
@@ -301,11 +314,20 @@ class MediaHub:
             "captured_at_ms": round(frame.wall_s * 1000.0, 3),
         }
 
-    def _measure_refusal(self, device_id: str | None) -> str:
-        if device_id not in self.device_ids:
-            raise LookupError(f"unknown device {device_id!r} (known: {', '.join(self.device_ids)})")
-        # No driver can start a measurement over its link yet (docs/webrtc.md lists why).
-        return f"device {device_id!r} cannot be started remotely; ask the nurse to start it"
+    async def _forward(self, req: ControlRequest, who: Principal) -> dict[str, Any]:
+        # No driver can start a measurement over its link (docs/webrtc.md lists why): the
+        # nurse is asked on the kiosk instead.
+        self.requests.resolve(req.kind, req.device_id)  # refuse before the name lookup
+        name = None
+        if self.store is not None:
+            name = await self.store.call(records.participant_name, who)
+        forwarded = self.requests.forward(req.kind, req.device_id, who.role, name)
+        return {
+            "forwarded": "nurse",
+            "request_id": forwarded.request_id,
+            "kind": forwarded.kind,
+            "device_id": forwarded.device_id,
+        }
 
     def _switch(
         self, entry: ViewerEntry, index: int | None, camera_id: str | None

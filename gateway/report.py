@@ -10,6 +10,7 @@ The HTML has no scripts; its only style is inline, so the page is one self-conta
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 import statistics
@@ -26,6 +27,7 @@ from drivers.model import Quantity
 from gateway.clinical.careplan import CarePlan
 from gateway.fhir.source import MeasurementRow, SessionData
 from gateway.fhir.spirometry import Blows, find_blows, patient_reference_inputs
+from gateway.records import NoteRow, SnapshotRow
 from gateway.signals.spiro import analyze_spiro
 from gateway.signals.verdict import Assessed, Verdict
 
@@ -259,6 +261,37 @@ def _patient(patient: dict[str, Any] | None) -> str:
     return f"<ul class='patient'>{items}</ul>"
 
 
+def _who(role: str, name: str | None) -> str:
+    words = ROLE_TEXT.get(role, ("Sykepleier", "Nurse") if role == "nurse" else (role, role))
+    return _both(words) + (f": {_e(name)}" if name else "")
+
+
+def _notes(notes: Sequence[NoteRow]) -> str:
+    items = [
+        f'<div class="note"><p class="small">{_time(n.created_wall_s)} · '
+        f"{_who(n.author_role, n.author_name)}</p><p>"
+        + "<br>".join(_e(line) for line in n.text.splitlines())
+        + "</p></div>"
+        for n in notes
+    ]
+    return "".join(items) or "<p>Ingen notater / No notes</p>"
+
+
+def _snapshots(snaps: Sequence[tuple[SnapshotRow, bytes]]) -> str:
+    """Stills as embedded JPEGs (the page stays one file), two to a row on A4."""
+    figures = []
+    for row, jpeg in snaps:
+        data = base64.b64encode(jpeg).decode("ascii")
+        figures.append(
+            f'<figure class="snap"><img src="data:image/jpeg;base64,{data}" '
+            f'width="{row.width}" height="{row.height}" alt="{_e(row.camera_id)}">'
+            f"<figcaption>{_time(row.captured_wall_s)} · {_e(row.camera_id)} · "
+            f"{row.width}×{row.height} · bedt om av / asked by "
+            f"{_who(row.requested_role, row.requested_name)}</figcaption></figure>"
+        )
+    return '<div class="snaps">' + "".join(figures) + "</div>" if figures else ""
+
+
 def _participants(rows: Iterable[ParticipantRow]) -> str:
     items = []
     for p in rows:
@@ -285,6 +318,8 @@ def render_report(
     careplan: CarePlan | None = None,
     reference: str = "gli2012",
     generated_wall_s: float,
+    snapshots: Sequence[tuple[SnapshotRow, bytes]] = (),
+    notes: Sequence[NoteRow] = (),
 ) -> str:
     """The session summary as one self-contained HTML document (no scripts)."""
     s = data.session
@@ -296,6 +331,7 @@ def render_report(
         if rows
         else "<p>Ingen målinger / No measurements</p>"
     )
+    stills = _snapshots(snapshots)
     spiro = "".join(_spirometry(b, s.patient, reference) for b in find_blows(data.blocks))
     plan = (
         f"{_e(careplan.label_nb)} <span class='en'>/ {_e(careplan.label_en)}</span>"
@@ -319,6 +355,8 @@ def render_report(
 for får aldri trafikklys. <span class="en">A value the gateway cannot stand behind never gets a
 traffic light.</span></p>{table}
 {"<h2>Spirometri <span class='en'>/ Spirometry</span></h2>" + spiro if spiro else ""}
+<h2>Notater <span class="en">/ Notes</span></h2>{_notes(notes)}
+{"<h2>Stillbilder <span class='en'>/ Still images</span></h2>" + stills if stills else ""}
 <footer>Laget / Generated {_time(generated_wall_s, "%d.%m.%Y %H:%M:%S")} av Helserom Gateway.
 Vurderingene er gatewayens egne signalkontroller; de erstatter ikke klinisk skjønn.
 <span class="en">Verdicts are the gateway's own signal checks, not a clinical judgement.</span>
@@ -344,6 +382,12 @@ tr { break-inside: avoid; }
 .light.red { border-color: #c62828; }
 .curve { width: 120mm; height: 80mm; font-size: 9px; break-inside: avoid; }
 .spiro { break-inside: avoid; }
+.snaps { display: flex; flex-wrap: wrap; gap: 4mm; }
+.snap { width: 88mm; margin: 0; break-inside: avoid; }
+.snap img { width: 88mm; height: auto; display: block; border: 0.3mm solid #ccc; }
+.snap figcaption { font-size: 8pt; color: #444; margin-top: 1mm; }
+.note { break-inside: avoid; border-left: 1mm solid #ccc; padding-left: 2mm; margin: 1mm 0 2mm; }
+.note p { margin: 0; }
 .small, footer { font-size: 8.5pt; color: #444; }
 footer { margin-top: 6mm; border-top: 0.3mm solid #ccc; padding-top: 2mm; }
 """

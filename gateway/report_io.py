@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+from gateway import records
 from gateway.export import ExportError, export_options, read_session
 from gateway.report import ParticipantRow, render_report
 from gateway.settings import Settings
@@ -55,7 +56,14 @@ def report_html(
         careplan=options.careplan,
         reference=options.reference,
         generated_wall_s=now_wall_s,
+        snapshots=records.snapshots_with_jpeg(db, session_id) if _v6(db) else (),
+        notes=records.list_notes(db, session_id) if _v6(db) else (),
     )
+
+
+def _v6(db: sqlite3.Connection) -> bool:
+    """A store file not yet opened by a v6 gateway has no snapshot and note tables."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0]) >= 6
 
 
 def chromium_path() -> str:

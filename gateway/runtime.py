@@ -155,6 +155,7 @@ async def serve(
                     ice_servers_for(settings, gateway_peer),
                     settings.ice.transport_policy,
                 ),
+                store=store,
             )
             app = create_app(context, auth, sessions, audit)
             app.state.media = media

@@ -133,6 +133,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE measurement ADD COLUMN delivered_wall_s REAL;  -- the broker's PUBACK
     CREATE INDEX measurement_delivered ON measurement (delivered_wall_s);
     """,
+    """
+    CREATE TABLE snapshot (
+        id TEXT PRIMARY KEY,             -- random, in the URL /api/v1/snapshots/{id}
+        session_id TEXT,                 -- the live session it was taken in, or NULL
+        camera_id TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        captured_wall_s REAL NOT NULL,
+        requested_role TEXT NOT NULL,    -- nurse | specialist | gp
+        requested_by TEXT NOT NULL,      -- participant id, OIDC subject or "kiosk"
+        requested_name TEXT,             -- the participant's name when the invitation had one
+        jpeg BLOB NOT NULL
+    );
+    CREATE INDEX snapshot_session ON snapshot (session_id, captured_wall_s);
+    CREATE TABLE note (
+        id TEXT PRIMARY KEY,             -- UUIDv7
+        session_id TEXT NOT NULL,
+        author_role TEXT NOT NULL,       -- nurse | specialist | gp
+        author_id TEXT NOT NULL,         -- participant id, OIDC subject or "kiosk"
+        author_name TEXT,
+        text TEXT NOT NULL,              -- at most 4000 characters
+        created_wall_s REAL NOT NULL
+    );
+    CREATE INDEX note_session ON note (session_id, created_wall_s);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -317,6 +342,8 @@ class Store:
             "session",
             "participant",
             "outbox",
+            "snapshot",
+            "note",
         ):
             raise ValueError(table)
         row = await self._run(lambda: self.db.execute(f"SELECT count(*) FROM {table}").fetchone())

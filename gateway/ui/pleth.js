@@ -14,9 +14,12 @@ const PLETH_SWITCH_S = 3; // follow another device's pleth only after the curren
 // first_index leaves a gap, and the trace is played out at fs_hz a little behind real time.
 export class Sweep {
   // waitingText(): the text shown before the first block (in the page's language).
-  constructor(canvas, waitingText) {
+  // options: channel (index into msg.data, e.g. an ECG lead), minSpan (in the block's unit).
+  constructor(canvas, waitingText, { channel = 0, minSpan = PLETH_MIN_SPAN } = {}) {
     this.canvas = canvas;
     this.waitingText = waitingText;
+    this.channel = channel;
+    this.minSpan = minSpan;
     this.ctx = canvas.getContext("2d");
     this.colors = {};
     this.reset(null, null);
@@ -43,8 +46,14 @@ export class Sweep {
     this.poor = new Uint8Array(size);
   }
 
+  /** Follow another channel of the same stream (starts the trace over). */
+  setChannel(channel) {
+    this.channel = channel;
+    this.reset(this.fs, this.deviceId);
+  }
+
   push(msg, nowS) {
-    const data = msg.data?.[0];
+    const data = msg.data?.[this.channel];
     const fs = msg.fs_hz;
     const first = msg.first_index;
     if (!Array.isArray(data) || !(fs > 0) || !Number.isInteger(first)) return;
@@ -126,10 +135,10 @@ export class Sweep {
       if (v > hi) hi = v;
     }
     if (lo > hi) return this.waiting();
-    if (hi - lo < PLETH_MIN_SPAN) {
+    if (hi - lo < this.minSpan) {
       const mid = (hi + lo) / 2;
-      lo = mid - PLETH_MIN_SPAN / 2;
-      hi = mid + PLETH_MIN_SPAN / 2;
+      lo = mid - this.minSpan / 2;
+      hi = mid + this.minSpan / 2;
     }
     // Auto-gain like a monitor: widen at once, narrow slowly so the trace does not breathe.
     this.lo = this.lo === null || lo < this.lo ? lo : this.lo + (lo - this.lo) * 0.05;

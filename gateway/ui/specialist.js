@@ -1,47 +1,61 @@
-// The specialist's page: the gateway's cameras (WHEP), live numerics with their age, one live
-// waveform, and snapshots; all from the gateway's own peer connection (docs/webrtc.md).
+// The specialist's page: the gateway's cameras (WHEP), live numerics with their age, verdict
+// and traffic light; all from the gateway's own peer connection (docs/webrtc.md). The panels
+// (waves, trends, requests, gallery, notes) are modules that hear the vitals through bus.js.
 
+import { emitLang, emitLive } from "./bus.js";
 import { knownLanguage, DEFAULT_LANGUAGE } from "./i18n.js";
-import { Sweep } from "./pleth.js";
+import { mountGallery, mountNotes } from "./spec_gallery.js";
+import { mountRequests } from "./spec_requests.js";
+import { mountTrends } from "./spec_trends.js";
+import { mountWaves } from "./spec_waves.js";
 import { joinMedia, Control } from "./whep.js";
 
 const STRINGS = {
   nb: {
     "page.title": "Helserom – spesialist", "lang.toggle": "English", "lang.other": "en",
     "cameras.title": "Kamera i helserommet", "numerics.title": "Målinger",
-    "numerics.waiting": "Venter på målinger …", "wave.title": "Pulskurve",
-    "snap.title": "Stillbilde", "snap.none": "Ingen stillbilder ennå.", "snap.take": "Ta stillbilde",
-    "snap.taken": "Stillbilde {w}×{h} fra {cam}", "snap.failed": "Stillbilde feilet: {e}",
+    "numerics.waiting": "Venter på målinger …", "wave.title": "Kurver",
+    "trends.title": "Trender i konsultasjonen", "request.title": "Be om måling",
+    "snap.take": "Ta stillbilde",
     "state.connecting": "Kobler til …", "state.connected": "Tilkoblet",
-    "state.failed": "Forbindelsen brøt – kobler til på nytt …",
+    "state.failed": "Forbindelsen brøt – kobler til på nytt …", "state.left": "Frakoblet",
+    "leave": "Forlat", "left": "Du har forlatt konsultasjonen. Last siden på nytt for å bli med igjen.",
+    "v.valid": "pålitelig", "v.questionable": "usikker verdi", "v.invalid": "kan ikke brukes",
+    "v.null": "ikke vurdert", "l.green": "grønt", "l.yellow": "gult", "l.red": "rødt",
     "age.now": "akkurat nå", "age.s": "{n} s siden", "age.min": "{n} min siden",
     "lag": "forsinkelse {n} ms", "auth": "Du er ikke med i konsultasjonen. Åpne lenken på nytt.",
     "q.spo2": "Oksygenmetning (SpO₂)", "q.pulse_rate": "Puls", "q.heart_rate": "Hjertefrekvens",
     "q.respiratory_rate": "Respirasjonsfrekvens", "q.body_temperature": "Temperatur",
-    "q.systolic_bp": "Systolisk BT", "q.diastolic_bp": "Diastolisk BT", "q.body_weight": "Vekt",
+    "q.bp_systolic": "Systolisk BT", "q.bp_diastolic": "Diastolisk BT",
+    "q.bp_mean": "Middel-BT", "q.body_weight": "Vekt",
   },
   en: {
     "page.title": "Health room – specialist", "lang.toggle": "Norsk", "lang.other": "nb",
     "cameras.title": "Health room cameras", "numerics.title": "Measurements",
-    "numerics.waiting": "Waiting for measurements …", "wave.title": "Pulse wave",
-    "snap.title": "Still image", "snap.none": "No still images yet.", "snap.take": "Take still",
-    "snap.taken": "Still {w}×{h} from {cam}", "snap.failed": "Still image failed: {e}",
+    "numerics.waiting": "Waiting for measurements …", "wave.title": "Waveforms",
+    "trends.title": "Trends in this consultation", "request.title": "Ask for a measurement",
+    "snap.take": "Take still",
     "state.connecting": "Connecting …", "state.connected": "Connected",
-    "state.failed": "Connection lost – reconnecting …",
+    "state.failed": "Connection lost – reconnecting …", "state.left": "Disconnected",
+    "leave": "Leave", "left": "You have left the consultation. Reload the page to join again.",
+    "v.valid": "reliable", "v.questionable": "questionable value", "v.invalid": "cannot be used",
+    "v.null": "not judged", "l.green": "green", "l.yellow": "yellow", "l.red": "red",
     "age.now": "just now", "age.s": "{n} s ago", "age.min": "{n} min ago",
     "lag": "delay {n} ms", "auth": "You have not joined the consultation. Open the link again.",
     "q.spo2": "Oxygen saturation (SpO₂)", "q.pulse_rate": "Pulse", "q.heart_rate": "Heart rate",
     "q.respiratory_rate": "Respiratory rate", "q.body_temperature": "Temperature",
-    "q.systolic_bp": "Systolic BP", "q.diastolic_bp": "Diastolic BP", "q.body_weight": "Weight",
+    "q.bp_systolic": "Systolic BP", "q.bp_diastolic": "Diastolic BP",
+    "q.bp_mean": "Mean BP", "q.body_weight": "Weight",
   },
 };
 const STALE_S = 30;
+const UNIT_SHOWN = { "mm[Hg]": "mmHg", Cel: "°C", "{beats}/min": "/min", "[lb_av]": "lb" };
 const RETRY_MS = 3000;
 const LATENCY_KEEP = 2000;
 
 const $ = (id) => document.getElementById(id);
 const state = { lang: knownLanguage(localStorage.getItem("lang")) ?? DEFAULT_LANGUAGE,
-                values: new Map(), media: null, control: null, cameras: [] };
+                values: new Map(), media: null, control: null, cameras: [], left: false };
 // Figures the tests and bench/bench_webrtc.py read (all times in ms, same machine clock).
 const stats = window.helseromMedia = { vitals: 0, schema: null, vitalsLatencyMs: [],
                                        videoLatencyMs: [], hello: null, joins: 0 };
@@ -59,6 +73,8 @@ function applyLanguage() {
   document.querySelectorAll(".snap-btn").forEach((b) => { b.textContent = s("snap.take"); });
   document.querySelectorAll(".lag").forEach((el) => { el.textContent = ""; }); // refilled in 1 s
   setLink($("link-state").dataset.state);
+  if (state.left) $("banner").textContent = s("left");
+  emitLang(state.lang);
 }
 
 function setLink(which) {
@@ -148,23 +164,22 @@ function buildTiles(cameras, streams) {
 }
 
 async function snapshot(cam) {
-  if (!state.control) return null;
+  if (!state.control || !cam) return null;
   const ack = await state.control.request("snapshot", { camera_id: cam.id });
-  const img = $("snap");
-  if (ack.ok) {
-    img.src = ack.url;
-    img.alt = s("snap.taken", { w: ack.width, h: ack.height, cam: cam.label || cam.id });
-    img.hidden = false;
-    $("snap-state").textContent = img.alt;
-  } else {
-    $("snap-state").textContent = s("snap.failed", { e: ack.error });
-  }
+  await gallery.load(); // the still is in the store now: show it in the gallery
   return ack;
 }
 window.helseromSnapshot = (i = 0) => snapshot(state.cameras[i]);
 
+// ---------------------------------------------------------------- panels
+const waves = mountWaves($("waves"));
+mountTrends($("trends"), $("trends-state"));
+mountRequests($("requests"), { control: () => state.control, loop: waves.loop });
+const gallery = mountGallery($("gallery"), { snapshot: () => snapshot(state.cameras[0]) });
+mountNotes($("notes"));
+window.helseromWaves = waves;
+
 // ---------------------------------------------------------------- vitals
-const sweep = new Sweep($("wave"), () => s("numerics.waiting"));
 
 function onVitals(ev) {
   const receivedMs = wallMs();
@@ -178,12 +193,15 @@ function onVitals(ev) {
     $("room").textContent = `${msg.site} · ${msg.room}`;
   } else if (msg.type === "measurement" || msg.type === "derived") {
     const key = `${msg.device_id}/${msg.quantity ?? msg.source + "." + msg.key}`;
-    if (msg.type === "derived" && msg.key !== "heart_rate") return; // keep the list short
-    state.values.set(key, msg);
-    renderNumerics();
-  } else if (msg.type === "waveform" && msg.quantity === "pleth") {
-    sweep.push(msg, performance.now() / 1000);
+    // keep the list short: heart rate is the one derived value, cuff pressure is not a result
+    const listed = msg.type === "measurement" ? msg.quantity !== "cuff_pressure"
+      : msg.key === "heart_rate";
+    if (listed) {
+      state.values.set(key, msg);
+      renderNumerics();
+    }
   }
+  emitLive(msg); // to the panels (bus.js)
 }
 
 function age(receivedS) {
@@ -209,11 +227,24 @@ function renderNumerics() {
     name.textContent = `${label === `q.${q}` ? q.replace(/_/g, " ") : label} · ${m.device_id}`;
     const value = document.createElement("span");
     value.className = "value";
-    value.textContent = m.value === null ? "–" : `${Math.round(m.value * 10) / 10} ${m.unit}`;
+    const unit = UNIT_SHOWN[m.unit] ?? m.unit;
+    value.textContent = m.value === null ? "–" : `${Math.round(m.value * 10) / 10} ${unit}`;
     const ageEl = document.createElement("span");
     ageEl.className = "age";
+    const usable = m.value !== null && m.verdict !== "invalid";
+    const light = usable && m.traffic_light ? m.traffic_light.colour : null; // never for invalid
+    li.dataset.light = light ?? "";
+    const judged = [s(`v.${m.verdict}`)];
+    if (light) judged.push(`${s(`l.${light}`)} (${state.lang === "nb"
+      ? m.traffic_light.label_nb : m.traffic_light.label_en})`);
     ageEl.textContent = age(m.received_s);
-    li.append(name, value, ageEl);
+    const judgedEl = document.createElement("span");
+    judgedEl.className = "judged";
+    judgedEl.textContent = judged.join(" · ");
+    const foot = document.createElement("span");
+    foot.className = "foot";
+    foot.append(ageEl, " · ", judgedEl);
+    li.append(name, value, foot);
     return li;
   }));
 }
@@ -221,6 +252,7 @@ setInterval(renderNumerics, 1000);
 
 // ---------------------------------------------------------------- join / rejoin
 async function join() {
+  if (state.left) return;
   setLink("connecting");
   const response = await fetch("/api/v1/cameras", { credentials: "same-origin" });
   if (response.status === 401) {
@@ -238,7 +270,7 @@ async function join() {
   media.pc.addEventListener("connectionstatechange", () => {
     const cs = media.pc.connectionState;
     if (cs === "connected") setLink("connected");
-    if (cs === "failed" || cs === "disconnected") {
+    if ((cs === "failed" || cs === "disconnected") && !state.left) {
       setLink("failed");
       if (state.media === media) {
         state.media = null;
@@ -250,10 +282,25 @@ async function join() {
 }
 
 function retry() {
+  if (state.left) return;
   setLink("failed");
   setTimeout(() => join().catch(retry), RETRY_MS);
 }
 
+async function leave() {
+  state.left = true;
+  const media = state.media;
+  state.media = null;
+  state.control = null;
+  if (media) await media.leave(); // DELETE of the WHEP resource
+  setLink("left");
+  $("leave").hidden = true;
+  $("banner").textContent = s("left");
+  $("banner").dataset.kind = "info";
+  $("banner").hidden = false;
+}
+window.helseromLeave = leave;
+$("leave").addEventListener("click", leave);
 window.addEventListener("pagehide", () => { state.media?.leave(); });
 $("lang-toggle").addEventListener("click", () => {
   state.lang = state.lang === "nb" ? "en" : "nb";

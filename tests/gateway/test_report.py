@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -165,3 +166,39 @@ def test_cli_writes_html_and_refuses_unknown_session(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "no session 'nope'" in bad.output
     pdf_needs_file = runner.invoke(app, ["report", sid, "-c", str(config), "--format", "pdf"])
     assert pdf_needs_file.exit_code == 2 and "--output" in pdf_needs_file.output
+
+
+async def test_snapshots_embedded_and_notes_escaped(tmp_path: Path) -> None:
+    import base64
+
+    import cv2
+    from hwsim.camera import SyntheticCamera
+
+    from gateway import records
+    from gateway.auth import Principal
+    from webrtc.camera import encode_jpeg
+
+    settings = load(_config(tmp_path))
+    sid = await make_vitals_session(settings.store_path)
+    jpeg = encode_jpeg(SyntheticCamera(640, 480, 30).frame()[0])
+    async with Store(settings.store_path) as store:
+        nurse = Principal("nurse", subject="kiosk")
+        specialist = Principal("specialist", participant_id="p-1", session_id=sid)
+        for k, who in enumerate((specialist, nurse)):
+            row = records.SnapshotRow(f"s{k}", sid, "derm", 640, 480, 1_795_426_900.0 + k, "", "",
+                                      None)  # fmt: skip
+            await store.call(records.insert_snapshot, row, who, jpeg)
+        other = records.SnapshotRow("x", "another", "room", 640, 480, 0.0, "", "", None)
+        await store.call(records.insert_snapshot, other, nurse, b"not in this report")
+        await store.call(records.insert_note, sid, specialist, "Føflekk <b>3 mm</b>\nKontroll", 5.0)
+    page = with_store_file(settings.store_path, lambda db: report_html(db, sid, settings, 0.0))
+    assert page is not None
+    _, scripts = _rows(page)
+    assert scripts == 0 and "Notater" in page and "Stillbilder" in page
+    images = re.findall(r'<img src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 2  # this session's two stills, not the other session's
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(images[0]), np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None and decoded.shape == (480, 640, 3)
+    assert "Føflekk &lt;b&gt;3 mm&lt;/b&gt;<br>Kontroll" in page  # escaped, line kept
+    assert "Spesialist" in page and "Sykepleier" in page and "derm · 640×480" in page
+    assert "width: 88mm" in page  # two stills across an A4 page

@@ -106,3 +106,27 @@ def test_mqtt_settings_refuse_missing_certificates(tmp_path: Path) -> None:
     config.write_text("[store]\nretention_s = -1\n")
     with pytest.raises(ConfigError, match=r"store\.retention_s: got -1"):
         load(config)
+
+
+async def test_snapshots_and_notes_go_with_their_session(tmp_path: Path) -> None:
+    from gateway import records
+    from gateway.auth import Principal
+
+    nurse = Principal("nurse", subject="kiosk")
+    async with Store(tmp_path / "gw.sqlite3") as store:
+        _session(store, "ended", NOW - 8 * DAY)
+        _session(store, "recent", NOW - DAY)
+        for sid, taken in (("ended", NOW - 9 * DAY), ("recent", NOW - 9 * DAY),
+                           (None, NOW - 8 * DAY), (None, NOW - DAY)):  # fmt: skip
+            row = records.SnapshotRow(f"s-{sid}-{taken}", sid, "room", 1, 1, taken, "", "", None)
+            await store.call(records.insert_snapshot, row, nurse, b"jpeg")
+        for sid in ("ended", "recent"):
+            await store.call(records.insert_note, sid, nurse, "notat", NOW - 9 * DAY)
+        purged = await store.call(purge, RETENTION, NOW)
+        assert purged.records == 3  # the ended session's still and note, the old loose still
+        left = store.db.execute("SELECT session_id, captured_wall_s FROM snapshot").fetchall()
+        assert sorted(left, key=str) == sorted([("recent", NOW - 9 * DAY), (None, NOW - DAY)],
+                                               key=str)  # fmt: skip
+        assert [n.session_id for n in await store.call(records.list_notes, "recent")] == ["recent"]
+        assert await store.count("note") == 1
+        assert (await store.call(purge, RETENTION, NOW)).total == 0

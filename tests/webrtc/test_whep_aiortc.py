@@ -1,6 +1,7 @@
 """An aiortc client holding a participant's bearer joins exactly as the browser does (WHEP), on
 the real app routes, a real SQLite session store and hwsim's synthetic camera: it decodes video
-whose capture stamp reads back, receives vitals with sent_at_ms, and gets snapshot acks."""
+whose capture stamp reads back, receives vitals with sent_at_ms, gets snapshot acks (stills
+stored with the session), and asks the nurse for a measurement (forwarded, answered)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from fastapi import FastAPI
 from hwsim.camera import read_stamp
 
 from gateway.api_media import router
+from gateway.api_records import router as records_router
 from gateway.auth import KioskAuth
 from gateway.live import LiveHub
 from gateway.media import MediaHub
@@ -48,19 +50,24 @@ async def room(tmp_path: Path) -> AsyncIterator[Room]:
     settings = Settings(
         cameras=[{"id": "room", "label": "Oversikt", "source": "sim:pattern", "fps": 15}],
         webrtc={"max_viewers": 2},
+        devices=[
+            {"id": "cuff-1", "uri": "ble://C0:FF:EE:00:00:02?profile=bp"},
+            {"id": "thermo-1", "uri": "ble://C0:FF:EE:00:00:03?profile=thermometer"},
+        ],
     )
     async with Store(tmp_path / "gw.sqlite3") as store:
         sessions = SessionManager(store)
         await sessions.start(live=True)
-        invite = await sessions.invite(Role.SPECIALIST, admit=True)
+        invite = await sessions.invite(Role.SPECIALIST, admit=True, name="Dr. Hjerte")
         participant, bearer = await sessions.redeem(invite.token)
         hub = LiveHub(64)
-        media = MediaHub(settings, hub, lambda: dict(HELLO))
+        media = MediaHub(settings, hub, lambda: dict(HELLO), store=store)
         app = FastAPI()
         app.state.auth = KioskAuth("k" * 40)
         app.state.sessions = sessions
         app.state.media = media
         app.include_router(router)
+        app.include_router(records_router)
         transport = httpx.ASGITransport(app=app)
         async with asyncio.TaskGroup() as tg:
             runner = tg.create_task(media.run())
@@ -158,8 +165,13 @@ async def test_aiortc_client_joins_with_the_link_bearer(room: Room) -> None:
             "id": 8,
             "request": "measure",
             "ok": False,
-            "error": "unknown device 'nope' (known: )",
+            "error": "device_id: unknown device 'nope' (known: cuff-1, thermo-1)",
         }
+        # the still is in the store, stamped with the session and who asked
+        row = room.media.store.db.execute(  # type: ignore[union-attr]
+            "SELECT session_id, requested_role, requested_name, width FROM snapshot"
+        ).fetchone()
+        assert row == (room.sessions.current.id, "specialist", "Dr. Hjerte", 640)  # type: ignore[union-attr]
         assert bad["ok"] is False and bad["id"] is None
 
         # switch camera: the transceiver gets a new track (same camera here), video goes on
@@ -236,4 +248,75 @@ async def test_whep_refuses_without_auth_bad_type_bad_offer_and_full(room: Room)
     assert await room.media.remove_participant(room.participant_id) == 2
     assert room.media.viewers == {}
     for pc in (pc1, pc2, pc3):
+        await pc.close()
+
+
+async def test_measure_request_is_forwarded_to_the_nurse_and_answered(room: Room) -> None:
+    pc, got = await _join(room)
+    kiosk = {"Authorization": f"Bearer {'k' * 40}"}
+    try:
+        with room.hub.subscribe() as kiosk_feed:  # what the kiosk's WebSocket gets
+            await _until(lambda: len(got["vitals"]) >= 1)
+            for i, body in enumerate(
+                (
+                    {"kind": "bp"},
+                    {"device_id": "cuff-1"},
+                    {"kind": "spiro", "device_id": "cuff-1"},
+                    {"device_id": "thermo-1"},
+                    {"kind": "xray"},
+                    {},
+                ),
+                start=20,
+            ):
+                got["control"].send(json.dumps({"id": i, "type": "measure", **body}))
+            await _until(lambda: len(got["acks"]) >= 6)
+            bp, by_device, mismatch, no_guide, bad_kind, empty = got["acks"]
+            assert bp["ok"] and bp["forwarded"] == "nurse" and bp["request"] == "measure"
+            assert (bp["kind"], bp["device_id"]) == ("bp", None)
+            assert (by_device["kind"], by_device["device_id"]) == ("bp", "cuff-1")
+            assert mismatch == {
+                "type": "ack",
+                "id": 22,
+                "request": "measure",
+                "ok": False,
+                "error": "kind: 'spiro' does not match device 'cuff-1' (bp)",
+            }
+            assert no_guide["error"].startswith("device_id: 'thermo-1' has no guided measurement")
+            assert bad_kind["error"] == "kind: 'xray' is not one of bp, spo2, spiro, ecg"
+            assert empty["error"].startswith("kind or device_id: give one")
+            forwarded = await kiosk_feed.get_batch(8)
+            assert [m["type"] for m in forwarded] == ["request", "request"]
+            assert forwarded[0] == {
+                "type": "request",
+                "request_id": bp["request_id"],
+                "kind": "bp",
+                "device_id": None,
+                "from": {"role": "specialist", "name": "Dr. Hjerte"},
+                "requested_s": forwarded[0]["requested_s"],
+            }
+        r = await room.client.get("/api/v1/session/requests", headers=kiosk)
+        assert [q["request_id"] for q in r.json()["requests"]] == [
+            bp["request_id"],
+            by_device["request_id"],
+        ]
+        url = f"/api/v1/session/requests/{bp['request_id']}"
+        specialist = {"Authorization": f"Bearer {room.bearer}"}
+        assert (await room.client.post(url, json={"answer": "declined"})).status_code == 401
+        r = await room.client.post(url, json={"answer": "declined"}, headers=specialist)
+        assert r.status_code == 401  # only the nurse answers
+        r = await room.client.post(url, json={"answer": "maybe"}, headers=kiosk)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "answer"]
+        r = await room.client.post(url, json={"answer": "declined"}, headers=kiosk)
+        assert r.status_code == 200 and r.json()["state"] == "declined"
+        r = await room.client.post(url, json={"answer": "accepted"}, headers=kiosk)
+        assert r.status_code == 409 and "already declined" in r.json()["detail"]
+        r = await room.client.post("/api/v1/session/requests/nope", json={"answer": "accepted"},
+                                   headers=kiosk)  # fmt: skip
+        assert r.status_code == 404
+        # the requester sees the request and then the nurse's answer on its vitals channel
+        await _until(lambda: any(m["type"] == "request_update" for _, m in got["vitals"]))
+        update = next(m for _, m in got["vitals"] if m["type"] == "request_update")
+        assert update["request_id"] == bp["request_id"] and update["state"] == "declined"
+        assert update["kind"] == "bp" and update["schema"] == 1 and update["sent_at_ms"] > 0
+    finally:
         await pc.close()
