@@ -97,6 +97,7 @@ async def waiting_page(request: Request) -> Response:
         body=html.escape(body_nb),
         english=html.escape(body_en),
         spinner=_SPINNER if where == "waiting" else "",
+        who=_who(joined[0]) if joined is not None else "",
     )
     code = status.HTTP_401_UNAUTHORIZED if joined is None else status.HTTP_200_OK
     return HTMLResponse(page, code, headers={"Cache-Control": "no-store"})
@@ -109,6 +110,15 @@ async def waiting_script(_: JoinedDep) -> Response:
     return Response(
         data, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"}
     )
+
+
+ROLE_NAMES = {"specialist": "Spesialist / Specialist", "gp": "Fastlege / GP"}
+
+
+def _who(participant: Participant) -> str:
+    role = ROLE_NAMES[participant.role.value]
+    name = f" · {participant.name}" if participant.name else ""
+    return html.escape(f"Invitert som / Invited as: {role}{name}")
 
 
 # standing -> (title nb, body nb, body en)
@@ -162,6 +172,7 @@ _TEMPLATE = """<!doctype html>
   <main class="join">
     <p class="app-name">Helserom</p>
     <h1 data-testid="waiting-title">{title}</h1>
+    <p class="waiting-who" data-testid="waiting-who">{who}</p>
     <p>{body}</p>
     {spinner}
     <p class="english" lang="en">{english}</p>
