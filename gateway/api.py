@@ -19,6 +19,7 @@ from gateway.api_export import router as export_router
 from gateway.api_media import router as media_router
 from gateway.api_records import router as records_router
 from gateway.api_session import router as session_router
+from gateway.api_waiting import router as waiting_router
 from gateway.audit import AuditLog
 from gateway.auth import (
     COOKIE_NAME,
@@ -59,6 +60,11 @@ UI_FILES = {  # name -> media type; only these are served
     "spec_gallery.js": "text/javascript; charset=utf-8",
     "requests.js": "text/javascript; charset=utf-8",
     "requests.css": "text/css; charset=utf-8",
+    "session.js": "text/javascript; charset=utf-8",
+    "session.css": "text/css; charset=utf-8",
+    "session-text.js": "text/javascript; charset=utf-8",
+    "session-people.js": "text/javascript; charset=utf-8",
+    "waiting.js": "text/javascript; charset=utf-8",  # participants get it at /waiting/waiting.js
 }
 # what the specialist's page loads: any principal (the nurse or an admitted participant);
 # everything else only the kiosk
@@ -134,6 +140,7 @@ def create_app(
     app.state.sessions = sessions
     app.state.signal_hub = SignalHub()
     app.include_router(session_router)
+    app.include_router(waiting_router)
 
     install_security(app, context.settings, audit)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import sqlite3
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -18,9 +19,9 @@ from gateway.health import GatewayContext
 from gateway.report_io import ReportError, html_to_pdf, report_html
 
 REPORT_CSP = (  # the summary is self-contained: inline style, no scripts, nothing fetched
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "
     "base-uri 'none'; form-action 'none'"
-)
+)  # framed only by our own kiosk page (the Konsultasjon screen's summary)
 
 FHIR_JSON = "application/fhir+json"
 
@@ -54,6 +55,53 @@ def _encode(data: SessionData, ctx: GatewayContext, now: float) -> bytes:
     return json.dumps(bundle, ensure_ascii=False, allow_nan=False).encode()
 
 
+@router.get("/api/v1/sessions/{session_id}/summary")
+async def session_summary(session_id: str, request: Request) -> dict[str, Any]:
+    """The session's main numbers for the kiosk: times, participants, measurement count."""
+    ctx: GatewayContext = request.app.state.context
+    found = await ctx.pipeline.store.call(_summary, session_id)
+    if found is None:
+        raise HTTPException(404, f"no session {session_id!r}")
+    return found
+
+
+def _summary(db: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
+    row = db.execute(
+        "SELECT id, state, created_wall_s, started_wall_s, ended_wall_s FROM session WHERE id = ?",
+        (session_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    people = db.execute(
+        "SELECT role, name, redeemed_wall_s, admitted_wall_s, removed_wall_s FROM participant"
+        " WHERE session_id = ? ORDER BY id",
+        (session_id,),
+    ).fetchall()
+    (count,) = db.execute(
+        "SELECT count(*) FROM measurement WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    start, end = row[3], row[4]
+    return {
+        "id": row[0],
+        "state": row[1],
+        "created_s": row[2],
+        "started_s": start,
+        "ended_s": end,
+        "duration_s": end - start if start is not None and end is not None else None,
+        "measurements": count,
+        "participants": [
+            {
+                "role": p[0],
+                "name": p[1],
+                "joined": p[2] is not None,
+                "admitted": p[3] is not None,
+                "removed": p[4] is not None,
+            }
+            for p in people
+        ],
+    }
+
+
 @router.get("/api/v1/sessions/{session_id}/report")
 async def session_report(
     session_id: str,
@@ -73,7 +121,11 @@ async def session_report(
         return Response(
             page,
             media_type="text/html; charset=utf-8",
-            headers={"Content-Security-Policy": REPORT_CSP, "Cache-Control": "no-store"},
+            headers={
+                "Content-Security-Policy": REPORT_CSP,
+                "X-Frame-Options": "SAMEORIGIN",
+                "Cache-Control": "no-store",
+            },
         )
     try:
         pdf = await html_to_pdf(page)

@@ -8,9 +8,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway import records
+from gateway.api_waiting import WAITING_PAGE, joined_of
 from gateway.auth import Principal, PrincipalDep, principal_of
 from webrtc.errors import ViewerLimit, WebRtcError
 
@@ -105,6 +106,8 @@ async def specialist(request: Request) -> Response:
     """The specialist's page; a friendly page (401) for anyone not joined."""
     who: Principal | None = await principal_of(request)
     if who is None:
+        if await joined_of(request) is not None:  # waiting, removed or ended: say which
+            return RedirectResponse(WAITING_PAGE, status_code=303)
         return HTMLResponse(_NOT_JOINED, status_code=401)
     ui = resources.files("gateway.ui")
     data = ui.joinpath("specialist.html").read_bytes()

@@ -20,7 +20,7 @@ import qrcode  # type: ignore[import-untyped]
 import qrcode.image.svg  # type: ignore[import-untyped]
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.auth import PARTICIPANT_COOKIE, KioskDep, PrincipalDep
 from gateway.ice import IceError, rtc_configuration
@@ -38,6 +38,7 @@ from gateway.signalling import SignalHub, serve_socket
 logger = logging.getLogger(__name__)
 
 JOIN_LANDING = "/specialist/"  # the participant page (served by the specialist UI)
+WAITING_ROOM = "/waiting/"  # until the nurse admits (gateway/api_waiting.py)
 MAX_JOIN_BODY_BYTES = 4096
 INVITE_STATUS = {"unknown": 404, "used": 409, "expired": 410, "ended": 410}
 
@@ -67,6 +68,16 @@ class SessionStart(BaseModel):
 
     patient: dict[str, str | int | float | bool | None] | None = Field(default=None)
     live: bool = False
+
+
+class PatientContext(BaseModel):
+    """PUT /api/v1/session/patient: the nurse's minimal context and the patient's consent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pseudonym: str | None = Field(default=None, max_length=40, description="initials or alias")
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    consent: bool = Field(description="video consultation and sharing of the measurements")
 
 
 class StateChange(BaseModel):
@@ -133,6 +144,29 @@ async def start_session(_: KioskDep, sessions: SessionsDep, body: SessionStart) 
 async def get_session(who: PrincipalDep, sessions: SessionsDep) -> dict[str, Any]:
     """The open session and its participants (role, joined, admitted, removed)."""
     return _session_dict(sessions.current, await sessions.participants())
+
+
+@router.put("/api/v1/session/patient", tags=["session"])
+async def set_patient(_: KioskDep, sessions: SessionsDep, body: PatientContext) -> dict[str, Any]:
+    """Record the patient context and the consent (with the gateway's time) in the session.
+
+    Other keys already in the patient record (e.g. sex and height for spirometry) are kept;
+    a field sent as null is removed.
+    """
+    current = sessions.current
+    if current is None:
+        raise HTTPException(409, "no open session: start one first")
+    patient: dict[str, Any] = dict(current.patient or {})
+    for key in ("pseudonym", "birth_year"):
+        value = getattr(body, key)
+        if value is None or value == "":
+            patient.pop(key, None)
+        else:
+            patient[key] = value.strip() if isinstance(value, str) else value
+    patient["consent"] = body.consent
+    patient["consent_s"] = sessions.now() if body.consent else None
+    session = await sessions.set_patient(patient)
+    return _session_dict(session, await sessions.participants())
 
 
 @router.post("/api/v1/session/state", tags=["session"])
@@ -283,10 +317,13 @@ async def join_css() -> Response:
 
 
 @router.get("/join/{token}", include_in_schema=False)
-async def join_page(token: str) -> HTMLResponse:
-    """The join button: a GET never uses the link."""
+async def join_page(token: str, sessions: SessionsDep) -> HTMLResponse:
+    """The join button: a GET never uses the link, but says at once if it cannot be used."""
     if len(token) > 200:
         return _page("unknown", 404)
+    reason = await sessions.check(token)
+    if reason is not None:
+        return _page(reason, INVITE_STATUS[reason])
     return _page("join.button", 200, token=token)
 
 
@@ -307,10 +344,11 @@ async def join_post(request: Request, sessions: SessionsDep) -> Response:
     if not isinstance(secret, str) or not secret.strip() or len(secret) > 200:
         return _page("unknown", 404)
     try:
-        _, bearer = await _redeem(sessions, secret)
+        participant, bearer = await _redeem(sessions, secret)
     except InviteError as exc:
         return _page(exc.reason, INVITE_STATUS[exc.reason])
-    response = RedirectResponse(JOIN_LANDING, status_code=303)
+    landing = JOIN_LANDING if participant.admitted else WAITING_ROOM
+    response = RedirectResponse(landing, status_code=303)
     response.set_cookie(PARTICIPANT_COOKIE, bearer, httponly=True, samesite="strict", path="/")
     return response
 

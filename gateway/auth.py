@@ -37,6 +37,9 @@ PARTICIPANT_COOKIE = "helserom_participant"
 TOKEN_FILE = "kiosk-token"
 ADMIN_CREDENTIAL = "admin-token"
 UNLOCKED_PREFIXES = ("/api/v1/kiosk/",)  # reachable while the kiosk is locked
+# A page's own polling (e.g. the Konsultasjon screen every 2 s) sends this: it is not the
+# nurse's activity and must not keep the kiosk from locking. It can only make the lock sooner.
+BACKGROUND_HEADER = "x-helserom-background"
 
 
 def load_admin_token(env: Mapping[str, str] | None = None) -> str | None:
@@ -112,7 +115,8 @@ def check_kiosk_lock(conn: HTTPConnection) -> None:
         return
     if lock.locked:
         raise HTTPException(status.HTTP_423_LOCKED, "kiosk locked: unlock with the PIN")
-    lock.touch()
+    if conn.headers.get(BACKGROUND_HEADER) != "1":
+        lock.touch()
 
 
 def websocket_allowed(ws: WebSocket) -> bool:

@@ -255,9 +255,17 @@ def _patient(patient: dict[str, Any] | None) -> str:
     shown = {
         k: v
         for k, v in patient.items()
-        if k in ("pseudonym", "name", "birth_date", "sex", "age_y", "height_cm")
+        if k in ("pseudonym", "name", "birth_date", "birth_year", "sex", "age_y", "height_cm")
     }
     items = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in shown.items())
+    consent_s = patient.get("consent_s")
+    if patient.get("consent") is True and isinstance(consent_s, int | float):
+        # the kiosk's consent step (PUT /api/v1/session/patient), with the gateway's time
+        items += (
+            "<li>Samtykke til videokonsultasjon og deling av målingene / Consent to the video "
+            f"consultation and to sharing the measurements: {_time(consent_s, '%d.%m.%Y %H:%M')}"
+            "</li>"
+        )
     return f"<ul class='patient'>{items}</ul>"
 
 

@@ -35,8 +35,13 @@ logger = logging.getLogger(__name__)
 
 AUDITED_PREFIX = "/api/v1/"
 JOIN_PREFIXES = ("/join", "/api/v1/join")
-# the kiosk page's own lock polling and activity pings: no patient data, every few seconds
-NOT_AUDITED = {("GET", "/api/v1/kiosk/lock"), ("POST", "/api/v1/kiosk/activity")}
+# the kiosk page's own lock polling and activity pings, and the waiting room's poll of the
+# participant's own standing: no patient data, every few seconds
+NOT_AUDITED = {
+    ("GET", "/api/v1/kiosk/lock"),
+    ("POST", "/api/v1/kiosk/activity"),
+    ("GET", "/api/v1/session/me"),
+}
 PIN_CREDENTIAL = "nurse-pin-hash"
 HSTS = "max-age=31536000"
 

@@ -169,6 +169,26 @@ class SessionManager:
         self.store.session_id = self._stamp(self.current)
         return updated
 
+    async def set_patient(self, patient: dict[str, Any]) -> Session:
+        """Replace the open session's patient record (the minimal context and the consent)."""
+        session = self._open()
+        updated = Session(
+            session.id,
+            session.state,
+            session.created_wall_s,
+            session.started_wall_s,
+            session.ended_wall_s,
+            patient,
+        )
+        await self.store.call(_update_patient, session.id, json.dumps(patient))
+        self.current = updated
+        return updated
+
+    def now(self) -> float:
+        """The session clock (wall time, s)."""
+        t: float = self._clock()
+        return t
+
     async def end(self) -> Session:
         """End the open session."""
         return await self.set_state(SessionState.ENDED)
@@ -211,6 +231,16 @@ class SessionManager:
         if p is None or self.current is None or p.session_id != self.current.id:
             return None
         return p
+
+    async def status(self, bearer: str) -> tuple[Participant, SessionState] | None:
+        """The participant holding ``bearer`` (waiting, admitted or removed) and its session's
+        state, for the waiting room; None for a bearer never issued."""
+        return await self.store.call(_status_by_bearer, _hash(bearer))
+
+    async def check(self, token_or_code: str) -> str | None:
+        """Why a join link or code cannot be used (expired, used, unknown, ended), without
+        using it; None if it can still be redeemed."""
+        return await self.store.call(_check, _normalise(token_or_code), self._clock())
 
     async def participants(self) -> list[Participant]:
         """Everyone invited to the open session."""
@@ -266,6 +296,11 @@ def _update_session(db: sqlite3.Connection, s: Session) -> None:
         )
 
 
+def _update_patient(db: sqlite3.Connection, session_id: str, patient_json: str) -> None:
+    with db:
+        db.execute("UPDATE session SET patient = ? WHERE id = ?", (patient_json, session_id))
+
+
 def _insert_invite(
     db: sqlite3.Connection, inv: Invite, name: str | None, now: float, admitted: float | None
 ) -> None:
@@ -287,28 +322,42 @@ def _insert_invite(
         )
 
 
-def _redeem(db: sqlite3.Connection, key: str, bearer_hash: str, now: float) -> Participant:
+def _lookup(db: sqlite3.Connection, key: str, now: float) -> str:
+    """The participant id a link or code names, or InviteError why it cannot be used."""
     if key.startswith("code:"):
         where, arg = "p.short_code = ?", key[5:]
     else:
         where, arg = "p.invite_hash = ?", _hash(key)
+    row = db.execute(
+        f"SELECT p.id, p.expires_wall_s, p.redeemed_wall_s, p.removed_wall_s, s.state "
+        f"FROM participant p JOIN session s ON s.id = p.session_id WHERE {where} "
+        "ORDER BY p.created_wall_s DESC LIMIT 1",
+        (arg,),
+    ).fetchone()
+    if row is None:
+        raise InviteError("unknown")
+    pid, expires, redeemed, removed, state = row
+    if state == SessionState.ENDED.value:
+        raise InviteError("ended")
+    if redeemed is not None or removed is not None:
+        raise InviteError("used")
+    if now >= expires:
+        raise InviteError("expired")
+    return str(pid)
+
+
+def _check(db: sqlite3.Connection, key: str, now: float) -> str | None:
+    try:
+        _lookup(db, key, now)
+    except InviteError as exc:
+        return exc.reason
+    return None
+
+
+def _redeem(db: sqlite3.Connection, key: str, bearer_hash: str, now: float) -> Participant:
     with db:  # check and mark in one transaction: two redeemers cannot both win
         db.execute("BEGIN IMMEDIATE")
-        row = db.execute(
-            f"SELECT p.id, p.expires_wall_s, p.redeemed_wall_s, p.removed_wall_s, s.state "
-            f"FROM participant p JOIN session s ON s.id = p.session_id WHERE {where} "
-            "ORDER BY p.created_wall_s DESC LIMIT 1",
-            (arg,),
-        ).fetchone()
-        if row is None:
-            raise InviteError("unknown")
-        pid, expires, redeemed, removed, state = row
-        if state == SessionState.ENDED.value:
-            raise InviteError("ended")
-        if redeemed is not None or removed is not None:
-            raise InviteError("used")
-        if now >= expires:
-            raise InviteError("expired")
+        pid = _lookup(db, key, now)
         db.execute(
             "UPDATE participant SET redeemed_wall_s = ?, bearer_hash = ? WHERE id = ?",
             (now, bearer_hash, pid),
@@ -317,6 +366,18 @@ def _redeem(db: sqlite3.Connection, key: str, bearer_hash: str, now: float) -> P
             f"SELECT {_PARTICIPANT_COLS} FROM participant WHERE id = ?", (pid,)
         ).fetchone()
     return _participant(got)
+
+
+def _status_by_bearer(
+    db: sqlite3.Connection, bearer_hash: str
+) -> tuple[Participant, SessionState] | None:
+    cols = ", ".join("p." + c.strip() for c in _PARTICIPANT_COLS.split(","))
+    row = db.execute(
+        f"SELECT {cols}, s.state FROM participant p JOIN session s ON s.id = p.session_id "
+        "WHERE p.bearer_hash = ?",
+        (bearer_hash,),
+    ).fetchone()
+    return None if row is None else (_participant(row[:-1]), SessionState(row[-1]))
 
 
 def _by_bearer(db: sqlite3.Connection, bearer_hash: str) -> Participant | None:

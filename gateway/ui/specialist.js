@@ -256,6 +256,8 @@ async function join() {
   setLink("connecting");
   const response = await fetch("/api/v1/cameras", { credentials: "same-origin" });
   if (response.status === 401) {
+    // not (or no longer) admitted: the waiting room says why (waiting, removed, ended)
+    window.location.replace("/waiting/");
     $("banner").textContent = s("auth");
     $("banner").hidden = false;
     return;

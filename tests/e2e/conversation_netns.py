@@ -260,7 +260,8 @@ def scenario_mesh(room: Room, out: dict[str, Any]) -> None:
     room.api.post(
         f"/api/v1/session/participants/{gp_inv['participant_id']}/admit"
     ).raise_for_status()
-    gp.goto(room.gw.base_url + PARTICIPANT_PAGE)
+    # the GP waits in the waiting room (/waiting/), which moves on by itself once admitted
+    gp.wait_for_url(room.gw.base_url + PARTICIPANT_PAGE, timeout=15_000)
     out["gp_mesh_s"] = wait_until("GP in the mesh", connected_to(gp, {"nurse", "specialist"}))
     wait_until("kiosk sees both", connected_to(kiosk, {"specialist", "gp"}))
     wait_until("specialist sees both", connected_to(spec, {"nurse", "gp"}))

@@ -91,6 +91,8 @@ async def test_spirometry_summary_has_grades_reference_and_curves(tmp_path: Path
     config = _config(tmp_path)
     settings = load(config)
     patient = {"pseudonym": "P-1", "sex": "male", "age_y": 50, "height_cm": 180}
+    # what the kiosk's consent step adds (PUT /api/v1/session/patient): 2026-01-05 10:30 Oslo
+    patient |= {"birth_year": 1975, "consent": True, "consent_s": 1767605400.0}
     sid = await make_spiro_session(settings.store_path, patient)
     async with Store(settings.store_path) as store:  # a participant who joined, one who did not
         sm = SessionManager(store)
@@ -113,6 +115,8 @@ async def test_spirometry_summary_has_grades_reference_and_curves(tmp_path: Path
     assert re.fullmatch(r"\d,\d\d", ref[1]) and re.fullmatch(r"-?\d,\d\d", ref[3])
     assert page.count("<polyline") == 3  # one flow-volume curve per blow
     assert "Spesialist" in page and "Dr. Lunge" in page and "kom ikke / did not join" in page
+    assert "<li>birth_year: 1975</li>" in page
+    assert re.search(r"Samtykke til videokonsultasjon[^<]*05\.01\.2026 10:30</li>", page)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from gateway.api_session import router as session_router
+from gateway.api_waiting import router as waiting_router
 from tests import gatewayproc
 from tests.gatewayproc import GatewayProcess, start_gateway
 
@@ -27,10 +28,14 @@ SESSION_ROUTES = [
     ("GET", "/api/v1/session"),
     ("POST", "/api/v1/session"),
     ("POST", "/api/v1/session/state"),
+    ("PUT", "/api/v1/session/patient"),
     ("POST", "/api/v1/session/invites"),
     ("POST", "/api/v1/session/participants/x/admit"),
     ("DELETE", "/api/v1/session/participants/x"),
     ("GET", "/api/v1/session/ice-servers"),
+    ("GET", "/api/v1/session/me"),  # the waiting room's routes: a redeemed link's bearer
+    ("GET", "/waiting/"),
+    ("GET", "/waiting/waiting.js"),
 ]
 
 
@@ -46,9 +51,9 @@ OPEN_JOIN_ROUTES = {  # the way in: they answer without credentials, by design
 def test_every_session_route_is_checked_here() -> None:
     routes = {
         (method, route.path)
-        for route in session_router.routes
+        for route in [*session_router.routes, *waiting_router.routes]
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
     }
     listed = {(m, p.replace("/x", "/{participant_id}")) for m, p in SESSION_ROUTES}
     assert routes == listed | OPEN_JOIN_ROUTES
@@ -139,7 +144,8 @@ def test_join_link_single_use_with_friendly_pages(
         assert page.status_code == 200 and "Bli med / Join" in page.text
         assert page.headers["cache-control"] == "no-store"
     first = join(gw, token)
-    assert first.status_code == 303 and first.headers["location"] == "/specialist/"
+    # not admitted yet: to the waiting room, not the participant page
+    assert first.status_code == 303 and first.headers["location"] == "/waiting/"
     cookie = first.headers["set-cookie"]
     assert "helserom_participant=" in cookie and "HttpOnly" in cookie
     assert "samesite=strict" in cookie.lower()
@@ -147,6 +153,10 @@ def test_join_link_single_use_with_friendly_pages(
     bearer = first.cookies["helserom_participant"]
     with httpx.Client(base_url=gw.base_url, cookies={"helserom_participant": bearer}) as p:
         assert p.get("/api/v1/session").status_code == 401
+        assert p.get("/api/v1/session/me").json()["standing"] == "waiting"
+        waiting = p.get("/waiting/")
+        assert waiting.status_code == 200 and "venterommet" in waiting.text
+        assert p.get("/specialist/").headers["location"] == "/waiting/"
         assert session.post(
             f"/api/v1/session/participants/{inv['participant_id']}/admit"
         ).is_success
@@ -155,10 +165,15 @@ def test_join_link_single_use_with_friendly_pages(
         [me] = state.json()["participants"]
         assert me["role"] == "specialist" and me["admitted"] and not me["removed"]
         assert me["name"] == "Dr. Berg"
+        assert p.get("/api/v1/session/me").json()["standing"] == "admitted"
+        assert p.get("/waiting/").headers["location"] == "/specialist/"
     used = join(gw, token)
     assert (
         used.status_code == 409 and "allerede brukt" in used.text and "Traceback" not in used.text
     )
+    # the GET of a used link says so at once (without using anything)
+    used_get = httpx.get(f"{gw.base_url}/join/{token}")
+    assert used_get.status_code == 409 and "allerede brukt" in used_get.text
     unknown = join(gw, "no-such-token-" + "x" * 20)
     assert unknown.status_code == 404 and "Ukjent lenke" in unknown.text
     assert httpx.get(f"{gw.base_url}/join").status_code == 200  # the short-code form
@@ -177,6 +192,81 @@ def test_expired_link_and_short_code(gw: GatewayProcess, session: httpx.Client) 
     assert body["admitted"] is True
     assert api_join(gw, code=inv["short_code"]).json() == {"error": "used"}
     assert api_join(gw).status_code == 422
+
+
+def test_patient_context_consent_and_summary(gw: GatewayProcess) -> None:
+    with gw.client() as nurse:
+        assert nurse.put("/api/v1/session/patient", json={"consent": True}).status_code == 409
+        start = nurse.post("/api/v1/session", json={"patient": {"height_cm": 172}})
+        assert start.status_code == 201
+        sid = start.json()["session"]["id"]
+        before = time.time()
+        r = nurse.put(
+            "/api/v1/session/patient",
+            json={"pseudonym": " AB ", "birth_year": 1951, "consent": True},
+        )
+        assert r.status_code == 200, r.text
+        patient = r.json()["session"]["patient"]
+        assert patient["pseudonym"] == "AB" and patient["birth_year"] == 1951
+        assert patient["height_cm"] == 172  # what others recorded is kept
+        assert patient["consent"] is True and before - 1 <= patient["consent_s"] <= time.time()
+        for bad, field in (
+            ({"birth_year": 1800, "consent": True}, "birth_year"),
+            ({"pseudonym": "x" * 41, "consent": True}, "pseudonym"),
+            ({"name": "Ola Nordmann", "consent": True}, "name"),
+            ({"pseudonym": "AB"}, "consent"),
+        ):
+            refused = nurse.put("/api/v1/session/patient", json=bad)
+            assert refused.status_code == 422, (bad, refused.text)
+            assert refused.json()["detail"][0]["loc"][-1] == field, refused.text
+        cleared = nurse.put("/api/v1/session/patient", json={"pseudonym": None, "consent": False})
+        patient = cleared.json()["session"]["patient"]
+        assert "pseudonym" not in patient and patient["consent"] is False
+        assert patient["consent_s"] is None
+        assert nurse.get("/api/v1/session").json()["session"]["patient"] == patient
+        invite(nurse, role="gp", name="Dr. Lie", admit=True)
+        assert nurse.post("/api/v1/session/state", json={"state": "live"}).is_success
+        assert nurse.post("/api/v1/session/state", json={"state": "ended"}).is_success
+        summary = nurse.get(f"/api/v1/sessions/{sid}/summary").json()
+        assert summary["id"] == sid and summary["state"] == "ended"
+        assert summary["duration_s"] == summary["ended_s"] - summary["started_s"] >= 0
+        assert summary["participants"] == [
+            {"role": "gp", "name": "Dr. Lie", "joined": False, "admitted": True, "removed": False}
+        ]
+        assert isinstance(summary["measurements"], int)
+        assert nurse.get("/api/v1/sessions/nope/summary").status_code == 404
+        report = nurse.get(f"/api/v1/sessions/{sid}/report?format=html")
+        assert report.headers["x-frame-options"] == "SAMEORIGIN"  # the kiosk frames it
+        assert "frame-ancestors 'self'" in report.headers["content-security-policy"]
+        assert nurse.get("/api/v1/devices").headers["x-frame-options"] == "DENY"
+
+
+def test_waiting_room_standing_removed_and_ended(gw: GatewayProcess) -> None:
+    with gw.client() as nurse:
+        assert nurse.post("/api/v1/session", json={}).status_code == 201
+        gp_inv, spec_inv = invite(nurse, role="gp"), invite(nurse)
+        gp = api_join(gw, token=token_of(gp_inv)).json()["bearer"]
+        spec = api_join(gw, token=token_of(spec_inv)).json()["bearer"]
+        with (
+            httpx.Client(base_url=gw.base_url, cookies={"helserom_participant": gp}) as gp_c,
+            httpx.Client(base_url=gw.base_url, cookies={"helserom_participant": spec}) as s_c,
+        ):
+            me = gp_c.get("/api/v1/session/me").json()
+            assert me["role"] == "gp" and me["standing"] == "waiting" and not me["admitted"]
+            assert set(me) >= {"participant_id", "removed", "ended", "poll_s"}
+            assert "patient" not in me  # the waiting room learns nothing about the patient
+            assert nurse.delete(f"/api/v1/session/participants/{gp_inv['participant_id']}")
+            assert gp_c.get("/api/v1/session/me").json()["standing"] == "removed"
+            removed = gp_c.get("/waiting/")
+            assert removed.status_code == 200 and "ikke lenger med" in removed.text
+            assert nurse.post("/api/v1/session/state", json={"state": "ended"}).is_success
+            assert s_c.get("/api/v1/session/me").json()["standing"] == "ended"
+            assert "avsluttet" in s_c.get("/waiting/").text
+        with httpx.Client(base_url=gw.base_url) as anon:
+            assert anon.get("/api/v1/session/me").status_code == 401
+            nobody = anon.get("/waiting/")
+            assert nobody.status_code == 401 and "ikke med i en konsultasjon" in nobody.text
+            assert anon.get("/waiting/waiting.js").status_code == 401
 
 
 def test_ended_session_link(gw: GatewayProcess) -> None:

@@ -185,3 +185,16 @@ async def test_live_stream_is_refused_while_locked(make_app: AppFactory) -> None
         ):
             ws.receive_json()
         assert closed.value.code == 4423
+async def test_background_polling_does_not_keep_the_kiosk_unlocked(make_app: AppFactory) -> None:
+    gw: App = await make_app(security={"pin_hash": hash_pin("1357"), "idle_lock_s": 1.0})
+    background = {"X-Helserom-Background": "1"}
+    async with gw.kiosk() as kiosk:
+        assert (await kiosk.get("/api/v1/session", headers=background)).status_code == 200
+        for _ in range(8):  # a poll every 0.2 s for 1.6 s: longer than idle_lock_s
+            await asyncio.sleep(0.2)
+            polled = await kiosk.get("/api/v1/session", headers=background)
+        assert polled.status_code == 423
+        await kiosk.post("/api/v1/kiosk/unlock", json={"pin": "1357"})
+        for _ in range(8):  # the same pace without the header is the nurse at work
+            await asyncio.sleep(0.2)
+            assert (await kiosk.get("/api/v1/session")).status_code == 200
