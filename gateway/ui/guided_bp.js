@@ -56,6 +56,15 @@ const TEXTS = {
     irregular_pulse: "Uregelmessig puls under målingen",
     artifact: "Pasienten beveget seg under målingen",
     "status.none": "Måleren meldte ingen problemer.",
+    esh: "ESH-kategori: {category}",
+    "esh.note": "Én måling. Diagnose krever gjentatte målinger.",
+    "esh.optimal": "optimalt",
+    "esh.normal": "normalt",
+    "esh.high_normal": "høyt normalt",
+    "esh.grade_1": "hypertensjon grad 1",
+    "esh.grade_2": "hypertensjon grad 2",
+    "esh.grade_3": "hypertensjon grad 3",
+    "esh.isolated_systolic": "isolert systolisk hypertensjon grad {n}",
   },
   en: {
     title: "Blood pressure",
@@ -88,6 +97,15 @@ const TEXTS = {
     irregular_pulse: "Irregular pulse during the measurement",
     artifact: "The patient moved during the measurement",
     "status.none": "The monitor reported no problems.",
+    esh: "ESH category: {category}",
+    "esh.note": "One reading. A diagnosis needs repeated measurements.",
+    "esh.optimal": "optimal",
+    "esh.normal": "normal",
+    "esh.high_normal": "high normal",
+    "esh.grade_1": "grade 1 hypertension",
+    "esh.grade_2": "grade 2 hypertension",
+    "esh.grade_3": "grade 3 hypertension",
+    "esh.isolated_systolic": "isolated systolic hypertension, grade {n}",
   },
 };
 
@@ -136,6 +154,8 @@ function create(ctx) {
   const reading = el("span", { class: "value", testid: "bp-reading", text: "--/--" });
   const verdict = el("p", { class: "verdict", testid: "bp-verdict", hidden: "" });
   const light = el("p", { class: "light", testid: "bp-light", hidden: "" });
+  const esh = el("p", { class: "guide-esh", testid: "bp-esh", hidden: "" });
+  const eshNote = label(el("p", { class: "guide-note", testid: "bp-esh-note", hidden: "" }), "esh.note");
   const status = el("ul", { class: "flags", testid: "bp-status" });
   const statusNone = label(el("p", { class: "guide-note", testid: "bp-status-none" }), "status.none");
   const pulse = valueTile(label, "pulse", "/min", "bp-pulse");
@@ -152,6 +172,8 @@ function create(ctx) {
         el("p", { class: "reading" }, reading, el("span", { class: "unit", text: "mmHg" })),
         verdict,
         light,
+        esh,
+        eshNote,
       ),
       pulse,
     ),
@@ -199,6 +221,14 @@ function create(ctx) {
     renderVerdict(verdict, worst ?? "", currentLang());
     // The care plan bands the systolic; never a light when either value cannot be used.
     renderLight(light, usable(sys) && usable(dia) ? sys.traffic_light : null, currentLang());
+    // ESH 2023 office category: the gateway sends it only for a usable reading
+    const cls = usable(sys) && usable(dia) ? sys.bp_category ?? dia.bp_category : null;
+    esh.hidden = eshNote.hidden = !cls;
+    esh.dataset.category = cls?.category ?? "";
+    if (cls) {
+      const category = tr(`esh.${cls.category}`, { n: cls.hypertension_grade ?? "" });
+      setText(esh, tr("esh", { category }));
+    }
     if (r.pulse_rate) showOnTile(pulse, r.pulse_rate, { words });
     const tags = new Set();
     for (const m of [sys, dia, r.bp_mean, r.pulse_rate]) {

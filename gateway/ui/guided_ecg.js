@@ -11,6 +11,7 @@ import {
   button,
   el,
   instructions,
+  renderTags,
   setBar,
   setText,
   showOnTile,
@@ -52,6 +53,17 @@ const TEXTS = {
     "stable.wait": "Venter på signal fra EKG-en …",
     "done.text": "Alle avledninger er på og signalet er godt. Klar for registrering.",
     again: "Sjekk på nytt",
+    too_short: "For kort signal ennå",
+    not_finite: "Ugyldige målinger",
+    lead_off_or_flat: "Elektrode løs eller flat linje",
+    rail_saturation: "Signalet er overstyrt",
+    detector_disagreement: "Usikker QRS-gjenkjenning",
+    low_kurtosis: "Uklare QRS-komplekser",
+    qrs_power_out_of_range: "Mye støy i signalet",
+    baseline_wander: "Urolig grunnlinje (pust eller bevegelse)",
+    too_few_beats: "For få hjerteslag",
+    implausible_heart_rate: "Usannsynlig hjertefrekvens",
+    short_rhythm_window: "For kort til rytmevurdering",
   },
   en: {
     title: "ECG",
@@ -81,6 +93,17 @@ const TEXTS = {
     "stable.wait": "Waiting for a signal from the ECG …",
     "done.text": "All leads are on and the signal is good. Ready to record.",
     again: "Check again",
+    too_short: "Signal still too short",
+    not_finite: "Invalid samples",
+    lead_off_or_flat: "Electrode off or flat line",
+    rail_saturation: "The signal is saturated",
+    detector_disagreement: "Uncertain QRS detection",
+    low_kurtosis: "Indistinct QRS complexes",
+    qrs_power_out_of_range: "Much noise in the signal",
+    baseline_wander: "Wandering baseline (breathing or movement)",
+    too_few_beats: "Too few heart beats",
+    implausible_heart_rate: "Implausible heart rate",
+    short_rhythm_window: "Too short to judge the rhythm",
   },
 };
 
@@ -118,6 +141,7 @@ function create(ctx) {
   );
   const hr = valueTile(label, "hr", "/min", "ecg-hr");
   const qualityVerdict = el("p", { class: "verdict", testid: "ecg-quality-verdict", hidden: "" });
+  const qualityFlags = el("ul", { class: "flags", testid: "ecg-quality-flags" });
   const stable = bar("ecg-stable-bar");
   const progress = el("p", { class: "guide-note", testid: "ecg-progress" });
   const doneText = label(el("p", { class: "guide-prompt guide-done", testid: "ecg-done" }), "done.text");
@@ -149,6 +173,7 @@ function create(ctx) {
           { class: "guide-value" },
           label(el("span", { class: "guide-value-label" }), "quality"),
           qualityVerdict,
+          qualityFlags,
         ),
       ),
       stable.node,
@@ -178,6 +203,12 @@ function create(ctx) {
     const fresh = (m) => m && gatewayNowS() - m.received_s <= FRESH_S;
     showOnTile(hr, fresh(s.hr) ? s.hr : null);
     renderVerdict(qualityVerdict, fresh(s.quality) ? s.quality.verdict : "", currentLang());
+    // why a lead is not simply good: the primary leads' quality and every lead's check
+    const reasons = [];
+    for (const m of [s.quality, ...s.leads.values()]) {
+      if (fresh(m) && m.verdict !== "valid") reasons.push(...(m.reasons ?? []));
+    }
+    renderTags(qualityFlags, reasons.filter((r) => r !== "too_short"), TEXTS);
     const allGood = [...states.values()].every((x) => x === "on" || x === "questionable")
       && fresh(s.quality) && s.quality.verdict !== "invalid";
     if (!allGood) s.goodSince = null;
@@ -190,6 +221,7 @@ function create(ctx) {
     else if (s.leads.size === 0) text = tr("stable.wait");
     else text = tr("stable.progress", { n: Math.floor(heldS), total: STABLE_S });
     setText(progress, text);
+    progress.dataset.alert = String(off.length > 0 && s.step !== "done");
     setBar(stable.fill, s.step === "done" ? 1 : heldS / STABLE_S);
     if (s.step === "check" && heldS >= STABLE_S) go("done");
   }

@@ -20,7 +20,6 @@ const TEXTS = {
     summary: "Lungefunksjon: blås hardt og lenge",
     "step.prepare": "Forberedelse",
     "step.blow": "Blåsing",
-    "step.result": "Resultat",
     "prep.1": "Pasienten sitter rett opp, begge føttene i gulvet. Løsne trange klær.",
     "prep.2": "Sett på neseklypen.",
     "prep.3": "Munnstykket inn i munnen, leppene tett rundt, tungen under.",
@@ -76,7 +75,6 @@ const TEXTS = {
     summary: "Lung function: blow hard and long",
     "step.prepare": "Preparation",
     "step.blow": "Blowing",
-    "step.result": "Result",
     "prep.1": "The patient sits upright, both feet on the floor. Loosen tight clothing.",
     "prep.2": "Put on the nose clip.",
     "prep.3": "Mouthpiece in the mouth, lips sealed around it, tongue underneath.",
@@ -156,8 +154,9 @@ function create(ctx) {
   const grade = el("p", { class: "guide-grade", testid: "spiro-grade", hidden: "" });
   const gradeHelp = el("p", { class: "guide-note", testid: "spiro-grade-help", hidden: "" });
   const rows = el("tbody");
+  const extra = (key) => (["ratio", "pef"].includes(key) ? "guide-col-extra" : null);
   const head = el("tr", {}, ...["n", "fev1", "fvc", "ratio", "pef", "judgement"].map(
-    (key) => label(el("th", { scope: "col" }), `col.${key}`),
+    (key) => label(el("th", { scope: "col", class: extra(key) }), `col.${key}`),
   ));
   const table = el("table", { class: "guide-blows", testid: "spiro-blows", hidden: "" }, el("thead", {}, head), rows);
   const node = el(
@@ -258,6 +257,10 @@ function create(ctx) {
     }
   }
 
+  function ratio(msg) {
+    return fmt(msg, 2) === "--" ? "--" : `${Math.round(msg.value * 100)} %`;
+  }
+
   function blowRow(n, blow) {
     const judge = (k) => `${tr(`judge.${k}`)}: ${tr(level(blow[k]?.verdict))}`;
     const row = el(
@@ -266,8 +269,8 @@ function create(ctx) {
       el("td", { text: String(n) }),
       el("td", { text: `${fmt(blow.fev1, 2)} L` }),
       el("td", { text: `${fmt(blow.fvc, 2)} L` }),
-      el("td", { text: blow.fev1_fvc && fmt(blow.fev1_fvc, 2) !== "--" ? `${Math.round(blow.fev1_fvc.value * 100)} %` : "--" }),
-      el("td", { text: `${fmt(blow.pef, 1)} L/s` }),
+      el("td", { class: "guide-col-extra", text: ratio(blow.fev1_fvc) }),
+      el("td", { class: "guide-col-extra", text: `${fmt(blow.pef, 1)} L/s` }),
       el("td", { class: "guide-judgement" }, `${judge("fev1")}, ${judge("fvc")}`),
     );
     row.dataset.fev1 = level(blow.fev1?.verdict);

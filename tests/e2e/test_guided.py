@@ -185,6 +185,12 @@ def test_blood_pressure_rest_cuff_pressure_and_result(
     expect(nb.page.get_by_test_id("bp-verdict")).to_have_text("Pålitelig")
     expect(nb.page.get_by_test_id("bp-light")).to_have_text(re.compile(r"^Grønt: "))
     expect(nb.page.get_by_test_id("bp-pulse-value")).to_have_text(re.compile(r"^\d{2,3}$"))
+    # the gateway's ESH 2023 category of this reading, in words
+    reading = nb.page.get_by_test_id("bp-reading").inner_text()
+    systolic, diastolic = (int(x) for x in reading.split("/"))
+    expected = _esh_nb(systolic, diastolic)
+    expect(nb.page.get_by_test_id("bp-esh")).to_have_text(f"ESH-kategori: {expected}")
+    expect(en.page.get_by_test_id("bp-esh")).to_have_text(re.compile(r"^ESH category: "))
     expect(nb.page.get_by_test_id("bp-status-none")).to_have_text("Måleren meldte ingen problemer.")
     expect(en.page.get_by_test_id("bp-verdict")).to_have_text("Reliable")
     expect(en.page.get_by_test_id("bp-light")).to_have_text(re.compile(r"^Green: "))
@@ -196,6 +202,18 @@ def test_blood_pressure_rest_cuff_pressure_and_result(
     _fits(nb.page)
     _shoot(nb.page, "measure-bp-1280x800.png")
     _shoot(en.page, "measure-bp-800x480.png")
+
+
+def _esh_nb(systolic: int, diastolic: int) -> str:
+    """The ESH 2023 office category in bokmål, for readings the simulated patient gives."""
+    if systolic >= 140 and diastolic < 90:
+        return "isolert systolisk hypertensjon grad " + str(
+            1 if systolic < 160 else 2 if systolic < 180 else 3
+        )
+    levels = ["optimalt", "normalt", "høyt normalt"] + [f"hypertensjon grad {n}" for n in (1, 2, 3)]
+    sys_level = sum(systolic >= x for x in (120, 130, 140, 160, 180))
+    dia_level = sum(diastolic >= x for x in (80, 85, 90, 100, 110))
+    return levels[max(sys_level, dia_level)]
 
 
 def _loop_pixels(page: Page) -> int:
@@ -246,15 +264,22 @@ def test_spirometry_coaching_loop_feedback_and_grade(
     assert _loop_pixels(nb.page) > 300, "no flow–volume loop drawn"
     assert _loop_pixels(en.page) > 100, "no flow–volume loop drawn at 800x480"
 
-    # A blow stopped early: judged in words, FVC not acceptable.
-    gateway.sim("blow", device="spiro-1", profile="early-stop")
+    # A hesitant start (a leak before the blast): too large a back-extrapolated volume,
+    # neither FEV1 nor FVC usable (ATS/ERS 2019 Table 7), said in words.
+    gateway.sim("blow", device="spiro-1", profile="hesitant")
     expect(rows).to_have_count(2, timeout=30000)
-    expect(rows.nth(1)).not_to_have_attribute("data-fvc", "acceptable")
-    reasons = nb.page.get_by_test_id("spiro-reasons")
-    expect(reasons).to_contain_text("Stoppet for tidlig – ikke blåst helt tom")
-    expect(en.page.get_by_test_id("spiro-reasons")).to_contain_text(
-        "Stopped too early – not blown all the way out"
+    expect(rows.nth(1)).to_have_attribute("data-fev1", "unusable")
+    expect(rows.nth(1)).to_have_attribute("data-fvc", "unusable")
+    expect(rows.nth(1)).to_contain_text("FEV1: ikke brukbar, FVC: ikke brukbar")
+    expect(nb.page.get_by_test_id("spiro-latest")).to_contain_text(
+        "Blåsingen kan ikke brukes. Prøv igjen."
     )
+    reasons = nb.page.get_by_test_id("spiro-reasons")
+    expect(reasons).to_contain_text("Treg start (for stort tilbakeekstrapolert volum, BEV)")
+    expect(en.page.get_by_test_id("spiro-reasons")).to_contain_text(
+        "Slow start (back-extrapolated volume too large, BEV)"
+    )
+    expect(grade).to_have_text("Kvalitetsgrad (ATS/ERS): FEV1 E, FVC E")  # still 1 acceptable
     expect(nb.page.get_by_test_id("spiro-count")).to_have_text(re.compile(r"Blåsing \d av 8"))
     _fits(en.page)
     _fits(nb.page)
