@@ -65,6 +65,16 @@ UI_FILES = {  # name -> media type; only these are served
     "session-text.js": "text/javascript; charset=utf-8",
     "session-people.js": "text/javascript; charset=utf-8",
     "waiting.js": "text/javascript; charset=utf-8",  # participants get it at /waiting/waiting.js
+    "verdict.js": "text/javascript; charset=utf-8",
+    "guided.js": "text/javascript; charset=utf-8",
+    "guided_ui.js": "text/javascript; charset=utf-8",
+    "guided_bp.js": "text/javascript; charset=utf-8",
+    "guided_spo2.js": "text/javascript; charset=utf-8",
+    "guided_spiro.js": "text/javascript; charset=utf-8",
+    "guided_loop.js": "text/javascript; charset=utf-8",
+    "guided_ecg.js": "text/javascript; charset=utf-8",
+    "guided_figure.js": "text/javascript; charset=utf-8",
+    "guided.css": "text/css; charset=utf-8",
 }
 # what the specialist's page loads: any principal (the nurse or an admitted participant);
 # everything else only the kiosk

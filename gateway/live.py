@@ -15,7 +15,7 @@ from typing import Any
 from drivers.model import DeviceStatus, Measurement, SampleBlock
 from gateway.clinical.careplan import TrafficLight
 from gateway.queues import DropOldestQueue
-from gateway.signals.engine import Derived
+from gateway.signals.engine import BpClass, Derived
 from gateway.signals.verdict import Assessed
 
 SCHEMA_VERSION = 1
@@ -49,11 +49,15 @@ def light_fields(light: TrafficLight | None) -> dict[str, Any]:
 
 
 def measurement_message(
-    m: Measurement, assessed: Assessed | None = None, light: TrafficLight | None = None
+    m: Measurement,
+    assessed: Assessed | None = None,
+    light: TrafficLight | None = None,
+    bp_class: BpClass | None = None,
 ) -> Message:
-    """A stored measurement as a live message, with the engine's verdict and traffic light."""
+    """A stored measurement as a live message, with the engine's verdict and traffic light
+    (and, on the systolic and diastolic of a usable cuff reading, its ESH 2023 category)."""
     spec = m.quantity.spec
-    return {
+    message: Message = {
         "type": "measurement",
         "device_id": m.device_id,
         "quantity": spec.key,
@@ -68,6 +72,12 @@ def measurement_message(
         **verdict_fields(assessed),
         **light_fields(light),
     }
+    if bp_class is not None:
+        message["bp_category"] = {
+            "category": bp_class.category.value,
+            "hypertension_grade": bp_class.hypertension_grade,
+        }
+    return message
 
 
 def derived_message(d: Derived, light: TrafficLight | None = None) -> Message:

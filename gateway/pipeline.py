@@ -233,10 +233,11 @@ class Pipeline:
         self.stats.batches_written += 1
         self.stats.events_written += len(stored)
         self.stats.last_write_s = time.time()
-        for event, verdict in zip(events, judged.verdicts, strict=True):
+        for i, (event, verdict) in enumerate(zip(events, judged.verdicts, strict=True)):
             if isinstance(event, Measurement):
                 light = self._light(event.quantity.spec.key, verdict)
-                self.hub.publish(measurement_message(event, verdict, light))
+                bp_class = judged.bp_classes.get(i)
+                self.hub.publish(measurement_message(event, verdict, light, bp_class))
             elif isinstance(event, SampleBlock):
                 self.hub.publish(waveform_message(event))
         for derived in judged.derived:

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from drivers.model import DeviceEvent, Measurement, QualityFlag, Quantity, SampleBlock
-from gateway.clinical.bp import assess_bp
+from gateway.clinical.bp import BpCategory, assess_bp
 from gateway.signals.spot import assess_spot
 from gateway.signals.verdict import Assessed
 
@@ -150,11 +150,22 @@ class EngineStats:
 
 
 @dataclass(frozen=True, slots=True)
+class BpClass:
+    """The ESH 2023 office category of one cuff reading (gateway.clinical.bp)."""
+
+    category: BpCategory
+    hypertension_grade: int | None  # 1–3 for grades and ISH, None below 140/90
+
+
+@dataclass(frozen=True, slots=True)
 class EngineResult:
     """What one :meth:`SignalEngine.process` call produced."""
 
     verdicts: tuple[Assessed | None, ...]  # per input event: the verdict of a Measurement
     derived: tuple[Derived, ...]
+    # input event index -> category, for the systolic and diastolic of a reading whose both
+    # values are usable (an unusable reading gets none)
+    bp_classes: Mapping[int, BpClass] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -230,10 +241,11 @@ class SignalEngine:
         for event in events:
             if isinstance(event, SampleBlock):
                 derived.extend(self._feed(event))
-        verdicts = self._spot_verdicts(events)
+        bp_classes: dict[int, BpClass] = {}
+        verdicts = self._spot_verdicts(events, bp_classes)
         self.stats.compute.add(time.perf_counter() - started)
         self.stats.derived_out += len(derived)
-        return EngineResult(tuple(verdicts), tuple(derived))
+        return EngineResult(tuple(verdicts), tuple(derived), bp_classes)
 
     # --- waveforms ---------------------------------------------------------------------
     def _feed(self, block: SampleBlock) -> list[Derived]:
@@ -319,7 +331,9 @@ class SignalEngine:
         ]
 
     # --- spot values -------------------------------------------------------------------
-    def _spot_verdicts(self, events: Sequence[DeviceEvent]) -> list[Assessed | None]:
+    def _spot_verdicts(
+        self, events: Sequence[DeviceEvent], bp_classes: dict[int, BpClass]
+    ) -> list[Assessed | None]:
         verdicts: list[Assessed | None] = [None] * len(events)
         bp_groups: dict[tuple[str, float], dict[Quantity, int]] = {}
         for i, event in enumerate(events):
@@ -336,7 +350,7 @@ class SignalEngine:
             refine = self.refiners.get(event.quantity)
             verdicts[i] = verdict if refine is None else refine(event, verdict, state)
         for (device_id, stamp), group in bp_groups.items():
-            self._bp_verdicts(events, group, verdicts, device_id, stamp)
+            self._bp_verdicts(events, group, verdicts, bp_classes, device_id=device_id, stamp=stamp)
         return verdicts
 
     @staticmethod
@@ -344,6 +358,8 @@ class SignalEngine:
         events: Sequence[DeviceEvent],
         group: Mapping[Quantity, int],
         verdicts: list[Assessed | None],
+        bp_classes: dict[int, BpClass],
+        *,
         device_id: str,
         stamp: float,
     ) -> None:
@@ -390,3 +406,8 @@ class SignalEngine:
         }
         for q, i in group.items():
             verdicts[i] = by_quantity[q]
+        if result.category is not None:
+            bp_class = BpClass(result.category, result.hypertension_grade)
+            for q in (Quantity.BP_SYSTOLIC, Quantity.BP_DIASTOLIC):
+                if q in group:
+                    bp_classes[group[q]] = bp_class

@@ -3,6 +3,7 @@
 
 import { emitLang, emitLive, onUnlocked, setClockOffset } from "./bus.js";
 import { Sweep } from "./pleth.js";
+import { renderLight, renderVerdict } from "./verdict.js";
 import {
   DEFAULT_LANGUAGE,
   QUALITY_LEVEL,
@@ -331,36 +332,13 @@ function renderNumeric(tile) {
   section.dataset.state = shown;
   setText($(`${tile}-value`), value);
   setText($(`${tile}-note`), note);
-  renderVerdict($(`${tile}-verdict`), verdict);
-  renderLight($(`${tile}-light`), light);
+  renderVerdict($(`${tile}-verdict`), verdict, state.lang);
+  renderLight($(`${tile}-light`), light, state.lang);
   renderFlags($(`${tile}-flags`), flags);
-}
-
-// The care plan's traffic light, in words as well as colour (never for an unusable value:
-// the gateway sends none then).
-function renderLight(el, light) {
-  const known = light && ["green", "yellow", "red"].includes(light.colour);
-  el.hidden = !known;
-  el.dataset.light = known ? light.colour : "";
-  if (!known) {
-    setText(el, "");
-    return;
-  }
-  const label = state.lang === "en" ? light.label_en : light.label_nb;
-  const unsure = light.questionable ? ` (${t(state.lang, "light.questionable")})` : "";
-  setText(el, `${t(state.lang, `light.${light.colour}`)}${unsure}: ${label}`);
 }
 
 function anyDeviceConnected() {
   return [...state.devices.values()].some((d) => d.connected);
-}
-
-// The engine's judgement of the value: reliable / questionable / cannot be used.
-function renderVerdict(el, verdict) {
-  const known = ["valid", "questionable", "invalid"].includes(verdict);
-  el.hidden = !known;
-  el.dataset.verdict = known ? verdict : "";
-  setText(el, known ? t(state.lang, `verdict.${verdict}`) : "");
 }
 
 function renderFlags(ul, flags) {

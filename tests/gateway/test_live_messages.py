@@ -8,7 +8,9 @@ import math
 import numpy as np
 
 from drivers.model import Measurement, QualityFlag, Quantity, ReceiveTime, SampleBlock
+from gateway.clinical.bp import BpCategory
 from gateway.live import measurement_message, waveform_message
+from gateway.signals.engine import BpClass
 from gateway.signals.spot import assess_spot
 
 
@@ -29,3 +31,14 @@ def test_missing_measurement_is_null_and_invalid() -> None:
     msg = measurement_message(m, assess_spot(m))
     assert (msg["value"], msg["verdict"], msg["reasons"]) == (None, "invalid", ["missing"])
     json.dumps(msg, allow_nan=False)
+
+
+def test_bp_category_rides_on_systolic_and_diastolic_only_when_given() -> None:
+    t = ReceiveTime(1, 1)
+    sys_m = Measurement(Quantity.BP_SYSTOLIC, 165.0, "mm[Hg]", "cuff", t)
+    msg = measurement_message(sys_m, None, None, BpClass(BpCategory.GRADE_2, 2))
+    assert msg["bp_category"] == {"category": "grade_2", "hypertension_grade": 2}
+    json.dumps(msg, allow_nan=False)
+    normal = measurement_message(sys_m, None, None, BpClass(BpCategory.NORMAL, None))
+    assert normal["bp_category"] == {"category": "normal", "hypertension_grade": None}
+    assert "bp_category" not in measurement_message(sys_m)  # older readers see no change

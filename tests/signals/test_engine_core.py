@@ -9,8 +9,14 @@ import pytest
 from numpy.typing import NDArray
 
 from drivers.model import Measurement, QualityFlag, Quantity, ReceiveTime, SampleBlock
-from gateway.clinical.bp import BpReason
-from gateway.signals.engine import DEFAULT_BLOCK_S, DerivedValue, DeviceState, SignalEngine
+from gateway.clinical.bp import BpCategory, BpReason
+from gateway.signals.engine import (
+    DEFAULT_BLOCK_S,
+    BpClass,
+    DerivedValue,
+    DeviceState,
+    SignalEngine,
+)
 from gateway.signals.ring import RingBuffer
 from gateway.signals.spot import SpotReason, assess_value
 from gateway.signals.verdict import Assessed, Verdict
@@ -320,3 +326,26 @@ def test_channels_of_a_device_are_staggered() -> None:
     assert all(len(names) <= 1 for names in per_call)
     flat = [name for names in per_call for name in names]
     assert sorted(flat) == sorted(["c0", "c1", "c2", "c3"] * 4)
+
+
+def test_a_usable_bp_reading_carries_its_esh_category() -> None:
+    engine = SignalEngine({})
+    events = [
+        _m(Quantity.BP_SYSTOLIC, 152.0),
+        _m(Quantity.BP_DIASTOLIC, 84.0),  # ESH 2023: ≥ 140 and < 90 is isolated systolic, grade 1
+        _m(Quantity.BP_MEAN, 107.0),
+        _m(Quantity.PULSE_RATE, 70.0),
+        _m(Quantity.BP_SYSTOLIC, 80.0, t=2.0),  # another reading, order violated: no category
+        _m(Quantity.BP_DIASTOLIC, 120.0, t=2.0),
+        _m(Quantity.BP_SYSTOLIC, 134.0, t=3.0, flags=QualityFlag.CUFF_FIT),  # questionable
+        _m(Quantity.BP_DIASTOLIC, 86.0, t=3.0, flags=QualityFlag.CUFF_FIT),
+    ]
+    out = engine.process(events)
+    isolated = BpClass(BpCategory.ISOLATED_SYSTOLIC, 1)
+    high_normal = BpClass(BpCategory.HIGH_NORMAL, None)
+    assert dict(out.bp_classes) == {0: isolated, 1: isolated, 6: high_normal, 7: high_normal}
+
+
+def test_no_bp_reading_no_categories() -> None:
+    out = SignalEngine({}).process([_m(Quantity.PULSE_RATE, 70.0)])
+    assert out.bp_classes == {}
