@@ -229,13 +229,15 @@ def _judge(source: Source, row: _Row | None, now: float) -> tuple[dict[str, Any]
 
 
 def news2_now(
-    latest: dict[str, _Row], now: float, scale: Spo2Scale, session_id: str
+    latest: dict[str, _Row], now: float, scale: Spo2Scale, session_id: str | None
 ) -> dict[str, Any]:
-    """The NEWS2 answer from the newest row of each parameter."""
+    """The NEWS2 answer from the newest row of each parameter (session None: none open)."""
     entries: dict[News2Parameter, dict[str, Any]] = {}
     inputs: dict[News2Parameter, Assessed | None] = {}
     for source in SOURCES:
         entry, usable = _judge(source, latest.get(source.quantity.spec.key), now)
+        if session_id is None:
+            entry["why"] = "no open session"
         entries[source.parameter] = entry
         inputs[source.parameter] = usable
     P = News2Parameter
@@ -273,8 +275,12 @@ _USABLE = ("ok", "questionable")
 async def get_news2(_: PrincipalDep, request: Request) -> dict[str, Any]:
     """NEWS2 now, from the latest usable value of each parameter in the open session."""
     ctx = _context(request)
-    session = _open_session(request)
     plan = ctx.pipeline.careplan
     scale = plan.spo2_scale if plan is not None else Spo2Scale.SCALE_1
-    latest = await ctx.pipeline.store.call(_latest, session.id)
-    return news2_now(latest, time.time(), scale, session.id)
+    sessions: SessionManager | None = request.app.state.sessions
+    if sessions is None or sessions.current is None:
+        # polled by the kiosk before a consultation starts: an answer, not an error
+        return news2_now({}, time.time(), scale, None)
+    session_id = sessions.current.id
+    latest = await ctx.pipeline.store.call(_latest, session_id)
+    return news2_now(latest, time.time(), scale, session_id)

@@ -295,8 +295,10 @@ async def test_no_session_and_no_credentials(tmp_path: Path) -> None:
     async for room in _room(tmp_path, CAREPLAN):
         r = await room.observe(respiration_rate_per_min=18)
         assert r.status_code == 409 and "no open session" in r.json()["detail"]
-        r = await room.client.get("/api/v1/news2")
-        assert r.status_code == 409 and "start a consultation" in r.json()["detail"]
+        answer = await room.news2()  # polled before a consultation: an answer, not an error
+        assert answer["session_id"] is None and answer["total"] is None
+        assert len(answer["missing"]) == 7
+        assert {p["why"] for p in answer["parameters"]} == {"no open session"}
         anonymous = {"Authorization": ""}
         r = await room.client.post(
             "/api/v1/observations", json={"respiration_rate_per_min": 18}, headers=anonymous
