@@ -54,6 +54,7 @@ UI_FILES = {  # name -> media type; only these are served
     "devices.js": "text/javascript; charset=utf-8",
     "devices.css": "text/css; charset=utf-8",
     "news2.js": "text/javascript; charset=utf-8",
+    "news2.css": "text/css; charset=utf-8",
 }
 # what the specialist's page loads: any principal (the nurse or an admitted participant);
 # everything else only the kiosk

@@ -23,6 +23,7 @@ const TEXT = {
     firmware: "Fastvare",
     error: "Siste feil",
     hintDown: "Sjekk at måleren er slått på, har strøm og er nær nettbrettet.",
+    hintSilent: "Måleren er koblet til, men sender ikke. Sett sensoren på eller start en måling.",
     forget: "Glem",
     forgetAsk: "Glemme «{name}»? Målingene den har gjort, blir lagret.",
     forgetYes: "Ja, glem",
@@ -66,6 +67,7 @@ const TEXT = {
     firmware: "Firmware",
     error: "Last error",
     hintDown: "Check that the device is switched on, charged and close to the tablet.",
+    hintSilent: "The device is linked but sends nothing. Put the sensor on or start a measurement.",
     forget: "Forget",
     forgetAsk: "Forget “{name}”? Its measurements stay stored.",
     forgetYes: "Yes, forget",
@@ -238,7 +240,9 @@ function tile(d) {
     facts,
   );
   if (!d.connected) {
-    li.append(el("p", { class: "tile-hint", text: tx("hintDown") }));
+    // the pipeline says "link open, no data …" when the link is up but the device is silent
+    const silent = /no data/.test(d.last_error ?? "");
+    li.append(el("p", { class: "tile-hint", text: tx(silent ? "hintSilent" : "hintDown") }));
     if (d.last_error) {
       li.append(el("p", { class: "tile-error", text: `${tx("error")}: ${d.last_error}` }));
     }

@@ -4,7 +4,12 @@
 
 import { ApiError, api, onLang, onLive, onScreen, pick } from "./bus.js";
 
-const POLL_MS = 5000;
+// Every read of NEWS2 is audited (patient data): refresh when a value arrives rather than on
+// a fast timer. Spot values refresh at once; streamed SpO2/pulse at most every 30 s; the poll
+// catches values growing too old.
+const POLL_MS = 30_000;
+const STREAMED_REFRESH_MS = 30_000;
+const STREAMED_QUANTITIES = new Set(["spo2", "pulse_rate"]);
 const RR_START = 16;
 const TEMP_START_C = 37.0;
 const RR_LIMITS = [2, 80]; // as the API checks them (care-plan plausibility limits)
@@ -105,6 +110,7 @@ let panel = null;
 let dialog = null;
 let pollTimer = null;
 let refreshSoon = null;
+let refreshedMs = 0;
 
 const tx = () => pick(TEXT);
 
@@ -129,6 +135,7 @@ function btn(text, testid, onClick, cls = "btn") {
 // ---------------------------------------------------------------- score
 
 async function refresh() {
+  refreshedMs = performance.now();
   try {
     state.answer = await api("/api/v1/news2");
     state.problem = state.answer.session_id === null ? "noSession" : null;
@@ -323,8 +330,12 @@ function start() {
   onLive((msg) => {
     if (msg.type === "hello") refresh();
     // a new value of a NEWS2 parameter: refresh soon (once for a burst of them)
-    if (msg.type === "measurement" && SPOT_QUANTITIES.has(msg.quantity) && !refreshSoon) {
+    if (msg.type !== "measurement" || panel.closest("main").hidden) return;
+    if (SPOT_QUANTITIES.has(msg.quantity) && !refreshSoon) {
       refreshSoon = window.setTimeout(() => { refreshSoon = null; refresh(); }, 1000);
+    } else if (STREAMED_QUANTITIES.has(msg.quantity)
+      && performance.now() - refreshedMs > STREAMED_REFRESH_MS) {
+      refresh();
     }
   });
   onScreen((name) => {
