@@ -23,8 +23,8 @@ class QuantitySpec:
 
     key: str  # stable machine name, used in APIs and the store
     ucum: str  # UCUM unit code
-    mdc_code: int  # IEEE 11073-10101 code: partition << 16 | term code
-    mdc_ref: str  # IEEE 11073-10101 reference id
+    mdc_code: int | None  # IEEE 11073-10101 code: partition << 16 | term code (None: none)
+    mdc_ref: str | None  # IEEE 11073-10101 reference id
     loinc: str | None  # LOINC code, None where LOINC has none
     label_nb: str
     label_en: str
@@ -102,6 +102,30 @@ class Quantity(enum.Enum):
         "9279-1",
         "Respirasjonsfrekvens",
         "Respiration rate",
+    )
+
+    # Observed by the nurse for NEWS2 (gateway.api_news2). 11073-10101 has no codes for them.
+    # ACVPU as an ordinal: 0 alert, 1 new confusion, 2 voice, 3 pain, 4 unresponsive
+    # (gateway.api_news2.ACVPU_CODES); LOINC 67775-7 "Level of responsiveness" (AVPU).
+    CONSCIOUSNESS = QuantitySpec(
+        "consciousness_acvpu",
+        "1",
+        None,
+        None,
+        "67775-7",
+        "Bevissthetsnivå (ACVPU)",
+        "Level of consciousness (ACVPU)",
+    )
+    # 1 on supplemental oxygen, 0 on air (NEWS2 "air or oxygen?"). LOINC's oxygen codes
+    # are concentrations and flows (3150-0 FiO2, 3151-8 flow), not yes/no: no LOINC here.
+    SUPPLEMENTAL_OXYGEN = QuantitySpec(
+        "supplemental_oxygen",
+        "1",
+        None,
+        None,
+        None,
+        "Tilført oksygen",
+        "Supplemental oxygen",
     )
 
     PERFUSION_INDEX = QuantitySpec(

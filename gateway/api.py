@@ -18,6 +18,7 @@ from gateway.api_devices import router as devices_router
 from gateway.api_export import router as export_router
 from gateway.api_media import router as media_router
 from gateway.api_records import router as records_router
+from gateway.api_news2 import router as news2_router
 from gateway.api_session import router as session_router
 from gateway.api_waiting import router as waiting_router
 from gateway.audit import AuditLog
@@ -75,6 +76,10 @@ UI_FILES = {  # name -> media type; only these are served
     "guided_ecg.js": "text/javascript; charset=utf-8",
     "guided_figure.js": "text/javascript; charset=utf-8",
     "guided.css": "text/css; charset=utf-8",
+    "devices.js": "text/javascript; charset=utf-8",
+    "devices.css": "text/css; charset=utf-8",
+    "news2.js": "text/javascript; charset=utf-8",
+    "news2.css": "text/css; charset=utf-8",
 }
 # what the specialist's page loads: any principal (the nurse or an admitted participant);
 # everything else only the kiosk
@@ -178,6 +183,7 @@ def create_app(
     auth_required = [Depends(require_kiosk)]
     app.include_router(devices_router)
     app.include_router(export_router)
+    app.include_router(news2_router)
 
     @app.get("/", dependencies=auth_required, include_in_schema=False)
     async def root() -> Response:

@@ -235,23 +235,29 @@ class Store:
         self,
         events: Sequence[StoredEvent],
         verdicts: Sequence[Assessed | None] | None = None,
+        *,
+        session_id: str | None = None,
     ) -> None:
         """Write a batch in one transaction; it is on disk (fsync) when this returns.
 
         ``verdicts`` (one per event, as the signal engine judged them) are stored with the
-        measurements; the live session's id is stamped on every row. With an outbox policy
-        each measurement gets a UUIDv7 ``msg_id`` and its outbox row in the same transaction.
+        measurements; the live session's id (or ``session_id``, for what the nurse enters in
+        an open session) is stamped on every row. With an outbox policy each measurement gets
+        a UUIDv7 ``msg_id`` and its outbox row in the same transaction.
         """
         if events:
-            await self._run(self._write, events, verdicts)
+            await self._run(self._write, events, verdicts, session_id)
             if self.outbox_policy is not None:
                 self.outbox_changed.set()
 
     def _write(
-        self, events: Sequence[StoredEvent], verdicts: Sequence[Assessed | None] | None
+        self,
+        events: Sequence[StoredEvent],
+        verdicts: Sequence[Assessed | None] | None,
+        stamp: str | None = None,
     ) -> None:
         db = self.db
-        session_id = self.session_id
+        session_id = stamp if stamp is not None else self.session_id
         state = self.outbox_state
         before = (state.depth, state.backlog_from, state.enqueued, state.backlogged)
         try:

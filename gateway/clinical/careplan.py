@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.model import Quantity
+from gateway.clinical.news2 import Spo2Scale
 from gateway.signals.verdict import Assessed, Verdict
 
 # Band limits outside these cannot be meant for the quantity's unit: a plan written in
@@ -143,6 +144,8 @@ class CarePlan:
     label_en: str
     bands: Mapping[Quantity, tuple[Band, ...]]
     trends: tuple[TrendRule, ...]
+    # NEWS2 SpO2 scale: 2 only where a clinician prescribed a target of 88–92 % (RCP 2017)
+    spo2_scale: Spo2Scale = Spo2Scale.SCALE_1
 
     def light(self, quantity: Quantity | str, value: Assessed | float) -> TrafficLight | None:
         """The colour of a value; None when INVALID/NaN or the plan has no bands for it.
@@ -265,7 +268,7 @@ def _colour(table: Mapping[str, Any], key: str) -> Colour:
 
 
 def _parse(doc: Mapping[str, Any]) -> CarePlan:
-    _unknown_keys(doc, {"plan", "quantities", "trends"}, "<top>")
+    _unknown_keys(doc, {"plan", "quantities", "trends", "news2"}, "<top>")
     plan = _table(doc.get("plan"), "plan")
     _unknown_keys(plan, {"id", "label_nb", "label_en"}, "plan")
     quantities = _table(doc.get("quantities", {}), "quantities")
@@ -285,7 +288,16 @@ def _parse(doc: Mapping[str, Any]) -> CarePlan:
         label_en=_str(plan, "label_en", "plan"),
         bands=bands,
         trends=trends,
+        spo2_scale=_parse_news2(_table(doc.get("news2", {}), "news2")),
     )
+
+
+def _parse_news2(table: Mapping[str, Any]) -> Spo2Scale:
+    _unknown_keys(table, {"spo2_scale"}, "news2")
+    value = table.get("spo2_scale", 1)
+    if isinstance(value, bool) or value not in (1, 2):
+        raise CarePlanError("news2.spo2_scale", value, "1 or 2 (2: target 88–92 %, RCP 2017)")
+    return Spo2Scale(value)
 
 
 def _check_unit(q: Quantity, table: Mapping[str, Any], key: str) -> None:

@@ -92,7 +92,8 @@ def quantity_code(spec: QuantitySpec) -> dict[str, Any]:
     coding = []
     if spec.loinc is not None:
         coding.append({"system": LOINC, "code": spec.loinc, "display": spec.label_en})
-    coding.append({"system": MDC, "code": str(spec.mdc_code), "display": spec.mdc_ref})
+    if spec.mdc_code is not None and spec.mdc_ref is not None:
+        coding.append({"system": MDC, "code": str(spec.mdc_code), "display": spec.mdc_ref})
     return {"coding": coding, "text": spec.label_en}
 
 

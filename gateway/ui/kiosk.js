@@ -226,6 +226,10 @@ function handle(msg) {
       renderNumerics();
       break;
     }
+    case "device_removed":
+      state.devices.delete(msg.device_id);
+      renderDevices();
+      break;
     default:
       break; // newer schema additions: ignore
   }
@@ -360,6 +364,7 @@ function deviceName(d) {
   return d.label || (kind !== key ? kind : d.id);
 }
 
+// One line per device under the monitor (the detail is on the Utstyr screen, devices.js).
 function buildDevice(li) {
   li.replaceChildren();
   li.className = "device";
@@ -368,7 +373,7 @@ function buildDevice(li) {
   head.append(span("device-name"), span("chip"));
   const facts = document.createElement("dl");
   facts.className = "device-facts";
-  for (const key of ["lastSeen", "framesOk", "framesDropped", "battery", "reconnects"]) {
+  for (const key of ["framesOk", "battery"]) {
     const item = document.createElement("div");
     item.dataset.fact = key;
     const dt = document.createElement("dt");
@@ -376,14 +381,7 @@ function buildDevice(li) {
     item.append(dt, document.createElement("dd"));
     facts.append(item);
   }
-  const meta = document.createElement("p");
-  meta.className = "device-meta";
-  const hint = document.createElement("p");
-  hint.className = "device-hint";
-  hint.textContent = t(state.lang, "device.hint");
-  const error = document.createElement("p");
-  error.className = "device-error";
-  li.append(head, facts, hint, error, meta);
+  li.append(head, facts);
   li.dataset.built = state.lang;
 }
 
@@ -423,24 +421,8 @@ function renderDevice(li, d) {
     item.hidden = text === null;
     if (text !== null) setText(item.querySelector("dd"), text);
   };
-  const seen = d.last_seen_s ? formatAge(lang, nowGatewayS() - d.last_seen_s) : null;
-  fact("lastSeen", seen ?? t(lang, "device.never"));
   fact("framesOk", formatCount(lang, d.frames_ok ?? 0));
-  fact("framesDropped", formatCount(lang, d.frames_dropped ?? 0));
   fact("battery", typeof d.battery_pct === "number" ? `${Math.round(d.battery_pct)} %` : null);
-  fact("reconnects", d.reconnects ? formatCount(lang, d.reconnects) : null);
-  const info = d.info ?? {};
-  const firmware = info.firmware_revision
-    ? `${t(lang, "device.firmware")} ${info.firmware_revision}`
-    : "";
-  setText(
-    li.querySelector(".device-meta"),
-    [info.manufacturer, info.model_number, firmware, d.id].filter(Boolean).join(" · "),
-  );
-  const error = li.querySelector(".device-error");
-  error.hidden = d.connected || !d.last_error;
-  setText(error, d.connected ? "" : d.last_error ?? "");
-  li.querySelector(".device-hint").hidden = Boolean(d.connected);
 }
 
 // ---------------------------------------------------------------- start

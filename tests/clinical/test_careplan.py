@@ -10,6 +10,7 @@ import pytest
 
 from drivers.model import Quantity
 from gateway.clinical.careplan import CarePlan, CarePlanError, Colour, Direction, load_careplan
+from gateway.clinical.news2 import Spo2Scale
 from gateway.signals.verdict import Assessed, Verdict
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "careplans" / "example.toml"
@@ -253,7 +254,8 @@ def test_plan_header_errors() -> None:
     with pytest.raises(CarePlanError) as info:
         load_careplan(HEADER + "[extra]\n")
     assert (
-        str(info.value) == "<top>.extra: expected one of ['plan', 'quantities', 'trends'], got {}"
+        str(info.value)
+        == "<top>.extra: expected one of ['news2', 'plan', 'quantities', 'trends'], got {}"
     )
 
 
@@ -434,3 +436,16 @@ def test_trend_errors(rule: str, message: str) -> None:
     with pytest.raises(CarePlanError) as info:
         load_careplan(text)
     assert str(info.value).startswith(message)
+
+
+def test_news2_spo2_scale_from_the_plan() -> None:
+    assert load_careplan(EXAMPLE).spo2_scale is Spo2Scale.SCALE_1  # not said: scale 1
+    assert load_careplan(HEADER + "[news2]\nspo2_scale = 2\n").spo2_scale is Spo2Scale.SCALE_2
+    for bad in ("3", "true", '"2"'):
+        with pytest.raises(CarePlanError) as info:
+            load_careplan(HEADER + f"[news2]\nspo2_scale = {bad}\n")
+        assert info.value.key == "news2.spo2_scale"
+        assert info.value.expected == "1 or 2 (2: target 88–92 %, RCP 2017)"
+    with pytest.raises(CarePlanError) as info:
+        load_careplan(HEADER + "[news2]\nscale = 2\n")
+    assert info.value.key == "news2.scale"
