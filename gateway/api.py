@@ -17,8 +17,8 @@ from starlette.websockets import WebSocketDisconnect
 from gateway.api_devices import router as devices_router
 from gateway.api_export import router as export_router
 from gateway.api_media import router as media_router
-from gateway.api_records import router as records_router
 from gateway.api_news2 import router as news2_router
+from gateway.api_records import router as records_router
 from gateway.api_session import router as session_router
 from gateway.api_waiting import router as waiting_router
 from gateway.audit import AuditLog

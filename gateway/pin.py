@@ -50,6 +50,7 @@ class KioskLock:
         idle_lock_s: float,
         max_tries: int = 5,
         lockout_s: float = 60.0,
+        *,
         clock: Callable[[], float] = time.monotonic,
         attended: Callable[[], bool] | None = None,
     ) -> None:

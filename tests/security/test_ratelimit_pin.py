@@ -185,6 +185,8 @@ async def test_live_stream_is_refused_while_locked(make_app: AppFactory) -> None
         ):
             ws.receive_json()
         assert closed.value.code == 4423
+
+
 async def test_background_polling_does_not_keep_the_kiosk_unlocked(make_app: AppFactory) -> None:
     gw: App = await make_app(security={"pin_hash": hash_pin("1357"), "idle_lock_s": 1.0})
     background = {"X-Helserom-Background": "1"}
