@@ -82,12 +82,16 @@ export class ApiError extends Error {
 }
 
 /**
- * Call the gateway's API with the kiosk's cookie. `body` is sent as JSON. Resolves to the
+ * Call the gateway's API with the kiosk's cookie. `body` is sent as JSON; `background: true`
+ * for calls the page makes by itself (polls, refreshes on live messages). Resolves to the
  * parsed JSON (or null for 204); rejects with ApiError for any non-2xx answer (423: the kiosk
  * is locked, lock.js shows the PIN screen) and with TypeError when the gateway is unreachable.
  */
-export async function api(path, { method = "GET", body = undefined } = {}) {
+export async function api(path, { method = "GET", body = undefined, background = false } = {}) {
   const init = { method, credentials: "same-origin", headers: {} };
+  // A read the page makes by itself (a timer, a live message) is not the nurse's activity:
+  // marked, it does not hold off the idle lock (gateway/auth.py check_kiosk_lock).
+  if (background) init.headers["X-Helserom-Background"] = "1";
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

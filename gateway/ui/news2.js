@@ -137,7 +137,7 @@ function btn(text, testid, onClick, cls = "btn") {
 async function refresh() {
   refreshedMs = performance.now();
   try {
-    state.answer = await api("/api/v1/news2");
+    state.answer = await api("/api/v1/news2", { background: true }); // polls: not activity
     state.problem = state.answer.session_id === null ? "noSession" : null;
   } catch {
     state.answer = null;

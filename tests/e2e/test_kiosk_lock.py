@@ -18,7 +18,8 @@ from tests import gatewayproc
 from tests.gatewayproc import CONFIG, GatewayProcess, start_gateway
 
 PIN = "4826"
-LOCK_CONFIG = CONFIG + f'\n[security]\nidle_lock_s = 2\npin_hash = "{hash_pin(PIN)}"\n'
+IDLE_LOCK_S = 6  # long enough for a loaded machine to load the page before it locks
+LOCK_CONFIG = CONFIG + f'\n[security]\nidle_lock_s = {IDLE_LOCK_S}\npin_hash = "{hash_pin(PIN)}"\n'
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +45,25 @@ def test_idle_lock_and_pin_unlock(browser: Browser, locking_gateway: GatewayProc
     page = context.new_page()
     uncaught: list[str] = []
     page.on("pageerror", lambda error: uncaught.append(str(error)))
+    # the page's own reads (polls, refreshes on live messages) must not count as the nurse's
+    # activity, or a kiosk showing a live oximeter would never lock
+    polls: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: (
+            polls.append(r.headers.get("x-helserom-background"))
+            if r.url.split("?")[0].endswith(("/api/v1/news2", "/api/v1/session"))
+            else None
+        ),
+    )
     try:
+        with gw.client() as client:  # the fixture may have idled: start the idle time now
+            client.post("/api/v1/kiosk/activity")
         page.goto(gw.login_url)
         overlay = page.get_by_test_id("lock-overlay")
         expect(overlay).to_have_count(0)
-        # no input for 2 s: the server locks, the page shows the lock screen within a poll
-        expect(overlay).to_be_visible(timeout=10_000)
+        # no input for IDLE_LOCK_S: the server locks, the page shows the lock screen
+        expect(overlay).to_be_visible(timeout=(IDLE_LOCK_S + 15) * 1000)
         with gw.client() as client:
             assert client.get("/api/v1/devices").status_code == 423
         # no patient data flows to a locked kiosk: the gateway closed the live stream (4423)
@@ -78,6 +92,7 @@ def test_idle_lock_and_pin_unlock(browser: Browser, locking_gateway: GatewayProc
         ]
         db.close()
         assert outcomes == ["403", "204"]
+        assert polls and set(polls) == {"1"}, polls
     finally:
         context.close()
     assert not uncaught, uncaught
