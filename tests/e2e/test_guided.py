@@ -115,6 +115,14 @@ def _fits(page: Page) -> None:
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{overflow} px of horizontal scrolling"
+    # nothing cut off at the right edge either (a scrolling <main> would hide it)
+    sticking_out = page.evaluate(
+        """() => [...document.querySelectorAll('#screen-measure *')]
+             .filter((e) => e.getClientRects().length
+                     && e.getBoundingClientRect().right > window.innerWidth + 1)
+             .map((e) => e.outerHTML.slice(0, 80))"""
+    )
+    assert not sticking_out, f"beyond the right edge: {sticking_out}"
     for button in page.locator("#screen-measure button:visible").all():
         box = button.bounding_box()
         assert box is not None and box["width"] >= 48 and box["height"] >= 48, (
