@@ -372,6 +372,19 @@ def test_spo2_signal_lost_then_stable_reading_done(
     )
     _fits(en.page)
 
+    # the probe's cable comes out: the guide says why nothing happens, until it is back
+    down = nb.page.get_by_test_id("guide-device-down")
+    expect(down).to_be_hidden()
+    gateway.sim("unplug", device="oximeter-1")
+    expect(down).to_have_text(
+        "Måleren er frakoblet. Sjekk at den er slått på og koblet til.", timeout=15000
+    )
+    expect(en.page.get_by_test_id("guide-device-down")).to_contain_text(
+        "The device is disconnected"
+    )
+    gateway.sim("replug", device="oximeter-1")
+    expect(down).to_be_hidden(timeout=15000)
+
 
 def test_a_specialists_request_opens_the_guide_with_its_reason(
     kiosk_factory: KioskFactory,
