@@ -288,11 +288,18 @@ def test_spirometry_coaching_loop_feedback_and_grade(
         "Slow start (back-extrapolated volume too large, BEV)"
     )
     expect(grade).to_have_text("Kvalitetsgrad (ATS/ERS): FEV1 E, FVC E")  # still 1 acceptable
-    expect(nb.page.get_by_test_id("spiro-count")).to_have_text(re.compile(r"Blåsing \d av 8"))
+    expect(nb.page.get_by_test_id("spiro-count")).to_have_text("Blåsinger: 2 av høyst 8")
+    expect(en.page.get_by_test_id("spiro-count")).to_have_text("Blows: 2 of at most 8")
     _fits(en.page)
     _fits(nb.page)
     _shoot(nb.page, "measure-spiro-1280x800.png")
     _shoot(en.page, "measure-spiro-800x480.png")
+
+    # a new series starts with an empty loop and table
+    nb.page.get_by_test_id("spiro-again").click()
+    expect(rows).to_have_count(0)
+    expect(nb.page.get_by_test_id("spiro-count")).to_have_text("Blåsinger: 0 av høyst 8")
+    wait_for(lambda: _loop_pixels(nb.page) == 0, 5.0)
 
 
 def test_ecg_lead_off_marked_and_cleared_then_ready(
