@@ -20,6 +20,7 @@ const { tr, label, relabel } = textsOf({
     ready: "Klar",
     down: "Måleren er frakoblet",
     unknown: "Ukjent måling: {kind}",
+    downHint: "Måleren er frakoblet. Sjekk at den er slått på og koblet til.",
   },
   en: {
     back: "← All measurements",
@@ -27,6 +28,7 @@ const { tr, label, relabel } = textsOf({
     ready: "Ready",
     down: "The device is disconnected",
     unknown: "Unknown measurement: {kind}",
+    downHint: "The device is disconnected. Check that it is switched on and connected.",
   },
 }, "frame");
 
@@ -112,6 +114,8 @@ function openGuide(kind, reason) {
     "back",
   );
   back.addEventListener("click", closeGuide);
+  const downNode = el("p", { class: "guide-down", testid: "guide-device-down", role: "alert" });
+  downNode.hidden = true;
   const reasonNode = el("p", { class: "guide-reason", testid: "guide-reason", role: "status" });
   reasonNode.hidden = !reason;
   reasonNode.textContent = reason ?? "";
@@ -123,6 +127,7 @@ function openGuide(kind, reason) {
       texts.label(el("h2", { class: "guide-title", testid: "guide-title" }), "title"),
     ),
     reasonNode,
+    downNode,
     steps,
     instance.node,
   );
@@ -130,9 +135,20 @@ function openGuide(kind, reason) {
   section.hidden = false;
   $("guided-list").hidden = true;
   $("guided-none").hidden = true;
-  state.open = { guide, instance, texts };
+  state.open = { guide, instance, texts, downNode };
   ctx.setStep(instance.steps[0].id);
   instance.start?.();
+  renderDown();
+}
+
+// A guide whose devices are all disconnected says so on top: nothing will happen until the
+// device is back (switched on, in range, plugged in).
+function renderDown() {
+  const open = state.open;
+  if (!open) return;
+  const down = !devicesFor(open.guide).some((d) => d.connected);
+  open.downNode.hidden = !down;
+  setText(open.downNode, down ? tr("downHint") : "");
 }
 
 function closeGuide() {
@@ -154,11 +170,13 @@ function handle(msg) {
     case "hello":
       state.devices = new Map((msg.devices ?? []).map((d) => [d.id, { ...d }]));
       renderList();
+      renderDown();
       break;
     case "status":
       if (msg.device && typeof msg.device.id === "string") {
         state.devices.set(msg.device.id, { ...state.devices.get(msg.device.id), ...msg.device });
         renderList();
+        renderDown();
       }
       break;
     case "device_removed":
@@ -195,6 +213,7 @@ onLang(() => {
   if (state.open) {
     state.open.texts.relabel(section);
     state.open.instance.relabel?.();
+    renderDown();
   }
 });
 window.setInterval(() => state.open?.instance.tick?.(), TICK_MS);

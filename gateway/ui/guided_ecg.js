@@ -36,7 +36,7 @@ const TEXTS = {
     "place.2": "Benelektroder: høyre og venstre legg eller ankel (RL, LL).",
     "place.3": "V1: 4. mellomrom mellom ribbeina, rett til høyre for brystbeinet.",
     "place.4": "V2: 4. mellomrom mellom ribbeina, rett til venstre for brystbeinet.",
-    "place.5": "V4: 5. mellomrom mellom ribbeina, midt på venstre kragebein (midtklavikulært).",
+    "place.5": "V4: 5. mellomrom mellom ribbeina, i linje rett ned fra midten av venstre kragebein.",
     "place.6": "V3: midt mellom V2 og V4.",
     "place.7": "V5: fremre armhulelinje, samme høyde som V4. V6: midtre armhulelinje, samme høyde.",
     "place.ready": "Elektrodene er på",
@@ -203,12 +203,18 @@ function create(ctx) {
     const fresh = (m) => m && gatewayNowS() - m.received_s <= FRESH_S;
     showOnTile(hr, fresh(s.hr) ? s.hr : null);
     renderVerdict(qualityVerdict, fresh(s.quality) ? s.quality.verdict : "", currentLang());
-    // why a lead is not simply good: the primary leads' quality and every lead's check
-    const reasons = [];
-    for (const m of [s.quality, ...s.leads.values()]) {
-      if (fresh(m) && m.verdict !== "valid") reasons.push(...(m.reasons ?? []));
+    // why a lead is not simply good, lead by lead ("V5: Urolig grunnlinje …")
+    const tags = [];
+    const words = {};
+    for (const [lead, m] of s.leads) {
+      if (!fresh(m) || m.verdict === "valid") continue;
+      for (const reason of m.reasons ?? []) {
+        if (reason === "too_short") continue;
+        tags.push(`${lead}:${reason}`);
+        words[`${lead}:${reason}`] = `${lead}: ${tr(reason)}`;
+      }
     }
-    renderTags(qualityFlags, reasons.filter((r) => r !== "too_short"), TEXTS);
+    renderTags(qualityFlags, tags, { [currentLang()]: words });
     const allGood = [...states.values()].every((x) => x === "on" || x === "questionable")
       && fresh(s.quality) && s.quality.verdict !== "invalid";
     if (!allGood) s.goodSince = null;

@@ -10,18 +10,18 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
-// [label, x, y, limb?] in the 200x240 view box
+// [label, x, y, label dx, label dy, limb?] in the 200x240 view box
 const ELECTRODES = [
-  ["RA", 28, 150, true],
-  ["LA", 172, 150, true],
-  ["RL", 78, 232, true],
-  ["LL", 122, 232, true],
-  ["V1", 91, 92],
-  ["V2", 109, 92],
-  ["V3", 117, 104],
-  ["V4", 126, 115],
-  ["V5", 140, 116],
-  ["V6", 153, 117],
+  ["RA", 28, 150, 7, -6, true],
+  ["LA", 172, 150, -22, -8, true],
+  ["RL", 78, 232, 7, -6, true],
+  ["LL", 122, 232, 7, -6, true],
+  ["V1", 92, 92, -19, -6],
+  ["V2", 108, 92, 4, -8],
+  ["V3", 113, 104, 8, 0],
+  ["V4", 120, 115, -9, 18],
+  ["V5", 130, 117, -2, 30],
+  ["V6", 139, 119, 4, 42],
 ];
 
 /** The electrode figure as an <svg> (role img, labelled). */
@@ -38,9 +38,13 @@ export function ecgFigure() {
     }),
     svg("line", { x1: 100, y1: 50, x2: 100, y2: 120, class: "sternum" }),
   );
-  for (const [name, x, y, limb] of ELECTRODES) {
-    root.append(svg("circle", { cx: x, cy: y, r: 5, class: limb ? "electrode limb" : "electrode" }));
-    const text = svg("text", { x: x + (name === "V1" ? -16 : 7), y: y - 6, class: "electrode-label" });
+  for (const [name, x, y, dx, dy, limb] of ELECTRODES) {
+    if (dy > 10) {
+      // a label placed below its electrode gets a leader line to it
+      root.append(svg("line", { x1: x, y1: y + 4, x2: x + dx + 7, y2: y + dy - 10, class: "leader" }));
+    }
+    root.append(svg("circle", { cx: x, cy: y, r: 4, class: limb ? "electrode limb" : "electrode" }));
+    const text = svg("text", { x: x + dx, y: y + dy, class: "electrode-label" });
     text.textContent = name;
     root.append(text);
   }

@@ -31,7 +31,7 @@ const TEXTS = {
     "coach.keep": "Fortsett å blåse … helt tom! ({s} s)",
     "coach.after": "Pust helt inn igjen, og slapp av.",
     "coach.max": "Åtte blåsinger er nok for denne gangen.",
-    blows: "Blåsing {n} av {max}",
+    blows: "Blåsinger: {n} av høyst {max}",
     loop: "Flow–volum-kurve",
     "axis.volume": "Volum (L)",
     "axis.flow": "Flow (L/s)",
@@ -86,7 +86,7 @@ const TEXTS = {
     "coach.keep": "Keep blowing … all the way out! ({s} s)",
     "coach.after": "Breathe all the way in again, and relax.",
     "coach.max": "Eight blows are enough for now.",
-    blows: "Blow {n} of {max}",
+    blows: "Blows: {n} of at most {max}",
     loop: "Flow–volume loop",
     "axis.volume": "Volume (L)",
     "axis.flow": "Flow (L/s)",
@@ -214,8 +214,7 @@ function create(ctx) {
     else text = tr("coach.inspire");
     coach.dataset.phase = c.phase;
     setText(coach, text);
-    const n = Math.min(MAX_BLOWS, s.order.length + (c.phase === "blow" ? 1 : 0));
-    setText(count, tr("blows", { n: Math.max(1, n), max: MAX_BLOWS }));
+    setText(count, tr("blows", { n: Math.min(MAX_BLOWS, s.order.length), max: MAX_BLOWS }));
     renderResults();
   }
 

@@ -115,6 +115,14 @@ def _fits(page: Page) -> None:
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{overflow} px of horizontal scrolling"
+    # nothing cut off at the right edge either (a scrolling <main> would hide it)
+    sticking_out = page.evaluate(
+        """() => [...document.querySelectorAll('#screen-measure *')]
+             .filter((e) => e.getClientRects().length
+                     && e.getBoundingClientRect().right > window.innerWidth + 1)
+             .map((e) => e.outerHTML.slice(0, 80))"""
+    )
+    assert not sticking_out, f"beyond the right edge: {sticking_out}"
     for button in page.locator("#screen-measure button:visible").all():
         box = button.bounding_box()
         assert box is not None and box["width"] >= 48 and box["height"] >= 48, (
@@ -280,11 +288,18 @@ def test_spirometry_coaching_loop_feedback_and_grade(
         "Slow start (back-extrapolated volume too large, BEV)"
     )
     expect(grade).to_have_text("Kvalitetsgrad (ATS/ERS): FEV1 E, FVC E")  # still 1 acceptable
-    expect(nb.page.get_by_test_id("spiro-count")).to_have_text(re.compile(r"Blåsing \d av 8"))
+    expect(nb.page.get_by_test_id("spiro-count")).to_have_text("Blåsinger: 2 av høyst 8")
+    expect(en.page.get_by_test_id("spiro-count")).to_have_text("Blows: 2 of at most 8")
     _fits(en.page)
     _fits(nb.page)
     _shoot(nb.page, "measure-spiro-1280x800.png")
     _shoot(en.page, "measure-spiro-800x480.png")
+
+    # a new series starts with an empty loop and table
+    nb.page.get_by_test_id("spiro-again").click()
+    expect(rows).to_have_count(0)
+    expect(nb.page.get_by_test_id("spiro-count")).to_have_text("Blåsinger: 0 av høyst 8")
+    wait_for(lambda: _loop_pixels(nb.page) == 0, 5.0)
 
 
 def test_ecg_lead_off_marked_and_cleared_then_ready(
@@ -363,6 +378,19 @@ def test_spo2_signal_lost_then_stable_reading_done(
         "Stable reading recorded.", timeout=10000
     )
     _fits(en.page)
+
+    # the probe's cable comes out: the guide says why nothing happens, until it is back
+    down = nb.page.get_by_test_id("guide-device-down")
+    expect(down).to_be_hidden()
+    gateway.sim("unplug", device="oximeter-1")
+    expect(down).to_have_text(
+        "Måleren er frakoblet. Sjekk at den er slått på og koblet til.", timeout=15000
+    )
+    expect(en.page.get_by_test_id("guide-device-down")).to_contain_text(
+        "The device is disconnected"
+    )
+    gateway.sim("replug", device="oximeter-1")
+    expect(down).to_be_hidden(timeout=15000)
 
 
 def test_a_specialists_request_opens_the_guide_with_its_reason(
