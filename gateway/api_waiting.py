@@ -97,6 +97,8 @@ async def waiting_page(request: Request) -> Response:
         body=html.escape(body_nb),
         english=html.escape(body_en),
         spinner=_SPINNER if where == "waiting" else "",
+        # only the waiting page moves on; the others are final (and "unknown" may not load it)
+        script=_SCRIPT if where == "waiting" else "",
         who=_who(joined[0]) if joined is not None else "",
     )
     code = status.HTTP_401_UNAUTHORIZED if joined is None else status.HTTP_200_OK
@@ -157,6 +159,8 @@ _SPINNER = (
     '<span id="waiting-text">Venter på sykepleieren … / Waiting for the nurse …</span></p>'
 )
 
+_SCRIPT = f'<script type="module" src="{WAITING_PAGE}{WAITING_SCRIPT}"></script>'
+
 _TEMPLATE = """<!doctype html>
 <html lang="nb">
 <head>
@@ -166,7 +170,7 @@ _TEMPLATE = """<!doctype html>
   <title>Helserom – {title}</title>
   <link rel="icon" href="data:,">
   <link rel="stylesheet" href="/join.css">
-  <script type="module" src="/waiting/waiting.js"></script>
+  {script}
 </head>
 <body data-page="waiting" data-standing="{standing}">
   <main class="join">

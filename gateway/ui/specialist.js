@@ -51,6 +51,7 @@ const STRINGS = {
 const STALE_S = 30;
 const UNIT_SHOWN = { "mm[Hg]": "mmHg", Cel: "°C", "{beats}/min": "/min", "[lb_av]": "lb" };
 const RETRY_MS = 3000;
+const LEAVE_AFTER_MS = 2500; // removed or ended: time to read the message before the page
 const LATENCY_KEEP = 2000;
 
 const $ = (id) => document.getElementById(id);
@@ -303,6 +304,18 @@ async function leave() {
 }
 window.helseromLeave = leave;
 $("leave").addEventListener("click", leave);
+// Removed by the nurse, or the session ended (the conversation's socket closes with 4403 or
+// 4410 and says so in #conversation): after a moment to read it, the waiting room's page
+// says the same for good (docs/ui.md).
+const conversationRoot = document.getElementById("conversation");
+if (conversationRoot !== null) {
+  new MutationObserver(() => {
+    if (["removed", "ended"].includes(conversationRoot.dataset.state)) {
+      setTimeout(() => window.location.replace("/waiting/"), LEAVE_AFTER_MS);
+    }
+  }).observe(conversationRoot, { attributes: true, attributeFilter: ["data-state"] });
+}
+
 window.addEventListener("pagehide", () => { state.media?.leave(); });
 $("lang-toggle").addEventListener("click", () => {
   state.lang = state.lang === "nb" ? "en" : "nb";

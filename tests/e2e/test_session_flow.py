@@ -349,6 +349,12 @@ def test_english_small_screen_and_expired_link(
     expect(inside.get_by_test_id("person-remove")).to_have_text("Remove")
     assert_fits_and_touchable(page)
     shot(page, "session-live-800x480")
+    # removed while in: the participant page says so, then the removed page takes over
+    inside.get_by_test_id("person-remove").click()
+    expect(page.locator("#session-in")).to_contain_text("No one has joined yet.")
+    expect(gp.page.get_by_test_id("waiting-title")).to_have_text(
+        "Du er ikke lenger med i konsultasjonen", timeout=STEP_MS
+    )
 
     page.get_by_test_id("session-end").click()
     expect(page.get_by_test_id("session-confirm")).to_contain_text("End the consultation?")

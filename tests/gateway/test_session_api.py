@@ -156,6 +156,8 @@ def test_join_link_single_use_with_friendly_pages(
         assert p.get("/api/v1/session/me").json()["standing"] == "waiting"
         waiting = p.get("/waiting/")
         assert waiting.status_code == 200 and "venterommet" in waiting.text
+        assert '<script type="module" src="/waiting/waiting.js">' in waiting.text
+        assert p.get("/waiting/waiting.js").headers["content-type"].startswith("text/javascript")
         assert p.get("/specialist/").headers["location"] == "/waiting/"
         assert session.post(
             f"/api/v1/session/participants/{inv['participant_id']}/admit"
@@ -259,6 +261,7 @@ def test_waiting_room_standing_removed_and_ended(gw: GatewayProcess) -> None:
             assert gp_c.get("/api/v1/session/me").json()["standing"] == "removed"
             removed = gp_c.get("/waiting/")
             assert removed.status_code == 200 and "ikke lenger med" in removed.text
+            assert "waiting.js" not in removed.text  # final: nothing polls any more
             assert nurse.post("/api/v1/session/state", json={"state": "ended"}).is_success
             assert s_c.get("/api/v1/session/me").json()["standing"] == "ended"
             assert "avsluttet" in s_c.get("/waiting/").text
