@@ -124,6 +124,7 @@ class Pipeline:
         self.store = store
         self.hub = hub
         self.engine = engine if engine is not None else SignalEngine({})
+        self._judged_session: str | None = None  # the session the engine's series belong to
         self.careplan = careplan
         self._engine_logged_s = -math.inf
         self.slots = {s.device.device_id: s for s in slots}
@@ -223,6 +224,10 @@ class Pipeline:
             ev = tagged.event
             stored.append((tagged.device_id, ev) if isinstance(ev, DeviceInfo) else ev)
         events = [tagged.event for tagged in batch]
+        if self.store.session_id != self._judged_session:
+            # per-session results (the spirometry series) restart with each consultation
+            self._judged_session = self.store.session_id
+            self.engine.new_session()
         judged = self._judge(events)  # pure and fast: its verdicts are stored with the values
         try:
             await self.store.write(stored, judged.verdicts)

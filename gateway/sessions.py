@@ -139,7 +139,10 @@ class SessionManager:
 
     @staticmethod
     def _stamp(session: Session | None) -> str | None:
-        return session.id if session is not None and session.state is SessionState.LIVE else None
+        # From the invitation on (the kiosk asks for the patient's consent before it invites):
+        # what the nurse measures while the doctor is on the way belongs to the consultation.
+        stamped = (SessionState.INVITING, SessionState.LIVE)
+        return session.id if session is not None and session.state in stamped else None
 
     async def start(self, patient: dict[str, Any] | None = None, *, live: bool = False) -> Session:
         """A new session (preparing, or live at once). Refused while one is open."""

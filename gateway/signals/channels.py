@@ -356,6 +356,12 @@ class FlowChannel:
         self.manoeuvres: deque[Manoeuvre] = deque(maxlen=MAX_MANOEUVRES)
         self.pending: list[DerivedValue] = []
 
+    def new_session(self) -> None:
+        """A new patient's series: earlier blows neither grade nor bound the next ones (the
+        largest prior FVC is an end-of-expiration criterion). A blow in progress goes on."""
+        self.manoeuvres.clear()
+        self.pending = []
+
     def feed(self, block: NDArray[np.float64], *, gap_before: bool) -> None:
         if gap_before:
             self.start_total = None  # a blow with a hole in it cannot be judged

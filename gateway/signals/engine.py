@@ -227,6 +227,16 @@ class SignalEngine:
         # (device, id(quantity)) -> (channel names, fs_hz, their _Channel in column order)
         self._layouts: dict[tuple[str, int], tuple[tuple[str, ...], float, list[_Channel]]] = {}
 
+    def new_session(self) -> None:
+        """A consultation began or ended: per-session results (the spirometry series and its
+        grades) start afresh; streaming state (filters, beat detectors) carries on."""
+        for channel in self._channels.values():
+            reset = getattr(channel.analyzer, "new_session", None)
+            if reset is not None:
+                reset()
+        for state in self.devices.values():
+            state.results.pop("spiro", None)
+
     def device(self, device_id: str) -> DeviceState:
         """The state of one device (created on first use)."""
         state = self.devices.get(device_id)

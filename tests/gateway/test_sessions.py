@@ -85,9 +85,11 @@ async def test_session_survives_restart_and_stamps_data(tmp_path: Path) -> None:
     async with Store(path) as store:
         sm = SessionManager(store)
         s = await sm.start(patient={"pseudonym": "P-17"})
-        assert store.session_id is None  # preparing: not yet stamped
+        assert store.session_id is None  # preparing (no consent yet): not yet stamped
         with pytest.raises(SessionError):
             await sm.start()
+        await sm.set_state(SessionState.INVITING)
+        assert store.session_id == s.id  # measured while the doctor is on the way: in it
         await sm.set_state(SessionState.LIVE)
         assert store.session_id == s.id
     async with Store(path) as store:

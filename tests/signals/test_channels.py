@@ -248,6 +248,32 @@ def test_flow_stream_cut_into_manoeuvres_and_graded() -> None:
     assert [d.detail["manoeuvre"] for d in fvc] == [1, 2, 3]
 
 
+def test_a_new_session_starts_a_new_spirometry_series() -> None:
+    """Blows of an earlier consultation neither count nor grade the next patient's series,
+    and cannot make an early-stopped blow acceptable (the largest prior FVC is an EOFE
+    criterion: within repeatability of it ends a blow without a plateau)."""
+    engine = _engine()
+    big = manoeuvre(100.0, 4.0, 3.2)
+    first = _stream(
+        engine, Quantity.AIRWAY_FLOW, _session(big.flow_lps, big.flow_lps), 100.0, block=10
+    )
+    assert _last(first, "fvc").value.detail["manoeuvre"] == 2
+    early = manoeuvre(100.0, 4.0, 3.2, fault="early-stop")
+    carried = _stream(
+        engine, Quantity.AIRWAY_FLOW, _session(early.flow_lps), 100.0, block=10, first=10_000
+    )
+    assert _last(carried, "fvc").value.detail["manoeuvre"] == 3  # same series: counted on
+    engine.new_session()
+    fresh = _stream(
+        engine, Quantity.AIRWAY_FLOW, _session(early.flow_lps), 100.0, block=10, first=20_000
+    )
+    fvc = _last(fresh, "fvc").value
+    assert fvc.detail["manoeuvre"] == 1
+    assert fvc.assessed.verdict is not Verdict.VALID
+    assert "no_eofe" in fvc.assessed.reason_codes()
+    assert fvc.detail["grade_fvc"] != "A"
+
+
 def test_faulty_blows_are_never_valid() -> None:
     early = manoeuvre(100.0, 4.0, 3.2, fault="early-stop")
     cough = manoeuvre(100.0, 4.0, 3.2, fault="cough")
