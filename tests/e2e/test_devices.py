@@ -174,6 +174,34 @@ def test_devices_screen_fits_800x480(kiosk_factory: KioskFactory) -> None:
     _screenshot(page, "devices-800x480.png")
 
 
+def test_bluetooth_down_is_said_in_words(kiosk: Kiosk) -> None:
+    page, gw = kiosk.page, kiosk.gateway
+    page.get_by_test_id("nav-devices").click()
+    expect(page.get_by_test_id(f"tile-{DEVICE_ID}")).to_be_visible()
+    gw.sim("bluetooth_power_off", device=None)  # the adapter is off (rfkill, dongle pulled)
+    try:
+        page.get_by_test_id("scan").click()
+        expect(page.get_by_test_id("devices-message")).to_have_text(
+            "Bluetooth er ikke tilgjengelig. Sjekk at Bluetooth er slått på, eller kontakt IT.",
+            timeout=20_000,
+        )
+        expect(page.get_by_test_id("scan")).to_be_enabled()  # the nurse can try again
+        # the cuff loses its link: the tile says so, with a hint
+        cuff = page.get_by_test_id(f"tile-{CUFF_ID}")
+        expect(cuff).to_have_attribute("data-connected", "false", timeout=LIVE_TIMEOUT_MS)
+        expect(cuff).to_contain_text("Frakoblet")
+        expect(cuff).to_contain_text("Sjekk at måleren er slått på")
+    finally:
+        gw.sim("bluetooth_power_on", device=None)
+    expect(page.get_by_test_id(f"tile-{CUFF_ID}")).to_have_attribute(
+        "data-connected", "true", timeout=60_000
+    )
+    # the scan's 503 is the refusal this test asks for; nothing else may be logged
+    refused = [e for e in kiosk.errors if "status of 503" in e and "/pairing/scan" in e]
+    assert len(refused) == 1, kiosk.errors
+    kiosk.errors[:] = [e for e in kiosk.errors if e not in refused]
+
+
 @pytest.fixture(scope="module")
 def live_session(gateway: GatewayProcess) -> Iterator[str]:
     """A live consultation with a blood pressure taken (the cuff's own button)."""
