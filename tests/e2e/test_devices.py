@@ -111,6 +111,7 @@ def test_tiles_pair_bind_forget_and_it_device(kiosk: Kiosk) -> None:
     label = page.get_by_test_id("bind-label")
     expect(label).to_have_value("Pulsoksymeter")  # the default comes from the kind
     label.fill("Oksymeter på fingeren")
+    _fits(page, 1280)  # the list and the label form are touch-sized too
     _screenshot(page, "pairing-1280x800.png")
     page.get_by_test_id("bind-confirm").click()
     expect(page.get_by_test_id("devices-message")).to_contain_text("er lagt til")
