@@ -264,6 +264,8 @@ def test_news2_entry_shows_the_score_of_the_api(live_session: str, kiosk: Kiosk)
     expect(page.get_by_test_id("news2-risk")).to_have_text(RISK_NB[answer["risk"]])
     expect(panel).to_have_attribute("data-risk", answer["risk"])
     expect(missing).to_have_text("")
+    page.wait_for_timeout(SWEEP_FILL_MS)  # a full pleth sweep for the picture
+    expect(total).to_have_text(str(answer["total"]))
     _screenshot(page, "news2-1280x800.png")
 
     page.get_by_test_id("lang-toggle").click()
