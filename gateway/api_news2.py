@@ -47,6 +47,7 @@ TEMP_MIN_C, TEMP_MAX_C = PLAUSIBLE_LIMITS[Quantity.BODY_TEMPERATURE]  # 30–45 
 # count) are taken once per consultation, which rarely lasts an hour.
 STREAMED_MAX_AGE_S = 5 * 60.0
 SPOT_MAX_AGE_S = 60 * 60.0
+_USABLE = ("ok", "questionable")  # statuses news2() gets a value for
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +267,6 @@ def news2_now(
         "missing": [e["parameter"] for e in entries.values() if e["status"] not in _USABLE],
         "parameters": list(entries.values()),
     }
-
-
-_USABLE = ("ok", "questionable")
 
 
 @router.get("/api/v1/news2")

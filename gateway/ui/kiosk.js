@@ -373,7 +373,7 @@ function buildDevice(li) {
   head.append(span("device-name"), span("chip"));
   const facts = document.createElement("dl");
   facts.className = "device-facts";
-  for (const key of ["framesOk", "battery"]) {
+  for (const key of ["framesOk"]) {
     const item = document.createElement("div");
     item.dataset.fact = key;
     const dt = document.createElement("dt");
@@ -422,7 +422,6 @@ function renderDevice(li, d) {
     if (text !== null) setText(item.querySelector("dd"), text);
   };
   fact("framesOk", formatCount(lang, d.frames_ok ?? 0));
-  fact("battery", typeof d.battery_pct === "number" ? `${Math.round(d.battery_pct)} %` : null);
 }
 
 // ---------------------------------------------------------------- start

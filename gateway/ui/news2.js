@@ -139,7 +139,8 @@ async function refresh() {
   try {
     state.answer = await api("/api/v1/news2", { background: true }); // polls: not activity
     state.problem = state.answer.session_id === null ? "noSession" : null;
-  } catch {
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 423) return; // locked: lock.js covers all
     state.answer = null;
     state.problem = "offline";
   }

@@ -111,6 +111,7 @@ def test_tiles_pair_bind_forget_and_it_device(kiosk: Kiosk) -> None:
     label = page.get_by_test_id("bind-label")
     expect(label).to_have_value("Pulsoksymeter")  # the default comes from the kind
     label.fill("Oksymeter på fingeren")
+    _fits(page, 1280)  # the list and the label form are touch-sized too
     _screenshot(page, "pairing-1280x800.png")
     page.get_by_test_id("bind-confirm").click()
     expect(page.get_by_test_id("devices-message")).to_contain_text("er lagt til")
@@ -174,6 +175,34 @@ def test_devices_screen_fits_800x480(kiosk_factory: KioskFactory) -> None:
     _screenshot(page, "devices-800x480.png")
 
 
+def test_bluetooth_down_is_said_in_words(kiosk: Kiosk) -> None:
+    page, gw = kiosk.page, kiosk.gateway
+    page.get_by_test_id("nav-devices").click()
+    expect(page.get_by_test_id(f"tile-{DEVICE_ID}")).to_be_visible()
+    gw.sim("bluetooth_power_off", device=None)  # the adapter is off (rfkill, dongle pulled)
+    try:
+        page.get_by_test_id("scan").click()
+        expect(page.get_by_test_id("devices-message")).to_have_text(
+            "Bluetooth er ikke tilgjengelig. Sjekk at Bluetooth er slått på, eller kontakt IT.",
+            timeout=20_000,
+        )
+        expect(page.get_by_test_id("scan")).to_be_enabled()  # the nurse can try again
+        # the cuff loses its link: the tile says so, with a hint
+        cuff = page.get_by_test_id(f"tile-{CUFF_ID}")
+        expect(cuff).to_have_attribute("data-connected", "false", timeout=LIVE_TIMEOUT_MS)
+        expect(cuff).to_contain_text("Frakoblet")
+        expect(cuff).to_contain_text("Sjekk at måleren er slått på")
+    finally:
+        gw.sim("bluetooth_power_on", device=None)
+    expect(page.get_by_test_id(f"tile-{CUFF_ID}")).to_have_attribute(
+        "data-connected", "true", timeout=60_000
+    )
+    # the scan's 503 is the refusal this test asks for; nothing else may be logged
+    refused = [e for e in kiosk.errors if "status of 503" in e and "/pairing/scan" in e]
+    assert len(refused) == 1, kiosk.errors
+    kiosk.errors[:] = [e for e in kiosk.errors if e not in refused]
+
+
 @pytest.fixture(scope="module")
 def live_session(gateway: GatewayProcess) -> Iterator[str]:
     """A live consultation with a blood pressure taken (the cuff's own button)."""
@@ -235,6 +264,8 @@ def test_news2_entry_shows_the_score_of_the_api(live_session: str, kiosk: Kiosk)
     expect(page.get_by_test_id("news2-risk")).to_have_text(RISK_NB[answer["risk"]])
     expect(panel).to_have_attribute("data-risk", answer["risk"])
     expect(missing).to_have_text("")
+    page.wait_for_timeout(SWEEP_FILL_MS)  # a full pleth sweep for the picture
+    expect(total).to_have_text(str(answer["total"]))
     _screenshot(page, "news2-1280x800.png")
 
     page.get_by_test_id("lang-toggle").click()

@@ -24,7 +24,7 @@ from gateway.clinical.careplan import load_careplan
 from gateway.health import GatewayContext, LoopMonitor
 from gateway.live import LiveHub
 from gateway.pipeline import Pipeline
-from gateway.sessions import SessionManager
+from gateway.sessions import Role, SessionManager
 from gateway.settings import load
 from gateway.signals.verdict import Assessed, Verdict
 from gateway.store import Store
@@ -305,3 +305,20 @@ async def test_no_session_and_no_credentials(tmp_path: Path) -> None:
         )
         assert r.status_code == 401
         assert (await room.client.get("/api/v1/news2", headers=anonymous)).status_code == 401
+
+
+async def test_a_specialist_reads_news2_but_only_the_kiosk_writes(room: Room) -> None:
+    await room.vitals(97, 72, 120)
+    await room.observe(
+        respiration_rate_per_min=18, consciousness="A", supplemental_oxygen=False, temperature_c=37
+    )
+    invite = await room.sessions.invite(Role.SPECIALIST, admit=True)
+    _, bearer = await room.sessions.redeem(invite.token)
+    specialist = {"Authorization": f"Bearer {bearer}"}
+    r = await room.client.get("/api/v1/news2", headers=specialist)
+    assert r.status_code == 200 and r.json()["total"] == 0, r.text
+    r = await room.client.post(
+        "/api/v1/observations", json={"respiration_rate_per_min": 30}, headers=specialist
+    )
+    assert r.status_code in (401, 403), r.text
+    assert _params(await room.news2())["respiration_rate"]["value"] == 18  # nothing written
