@@ -12,8 +12,11 @@ Chromium on /specialist/ (tests/e2e/media_netns.py):
   Python viewer            = bench/vitals_probe.py (aiortc data channel + a WebSocket) in
                              the 1-viewer window: the gateway and transport without a browser
   WebSocket baseline       = the same vitals over /api/v1/live in the same page (sent_s),
-                             measured in the same window as the data channel and video figures
-                             (2 viewers running, steady state: the join transient left out)
+                             measured in the same window as the data channel figures
+                             (2 viewers running, steady state: the join transient left out);
+                             video capture→frame in a window of its own after it (reading every
+                             frame's stamp back costs the page's main thread; the page as
+                             shipped reads one every 250 ms)
 `python bench/bench_webrtc.py [seconds]` (default 15 s per phase; `--encoders-only`).
 """
 
