@@ -126,3 +126,15 @@ export function emitUnlocked() {
 export function onUnlocked(fn) {
   bus.addEventListener("unlocked", () => fn());
 }
+
+// A participant's page that was removed or whose session ended (specialist.js sets it): its
+// panels stop asking for the session's records, which the gateway now refuses.
+let gone = false;
+
+export function setGone() {
+  gone = true;
+}
+
+export function isGone() {
+  return gone;
+}

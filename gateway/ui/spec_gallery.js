@@ -2,7 +2,7 @@
 // resolution) and the session's notes (write and read). Both live in the gateway's store:
 // GET /api/v1/session/snapshots, GET/POST /api/v1/session/notes (docs/api.md).
 
-import { api, currentLang, onLang, onLive, pick } from "./bus.js";
+import { api, currentLang, isGone, onLang, onLive, pick } from "./bus.js";
 
 const TEXT = {
   nb: {
@@ -81,6 +81,7 @@ export function mountGallery(root, { snapshot }) {
   viewer.addEventListener("click", (ev) => { if (ev.target === viewer) viewer.close(); });
 
   async function load() {
+    if (isGone()) return;
     try {
       const body = await api("/api/v1/session/snapshots");
       snaps = body.snapshots;
@@ -149,6 +150,7 @@ export function mountNotes(root) {
   }
 
   async function load() {
+    if (isGone()) return;
     const body = await api("/api/v1/session/notes");
     notes = body.notes;
     if (body.session_id === null) status = "noSession";

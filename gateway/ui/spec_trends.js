@@ -2,7 +2,7 @@
 // from GET /api/v1/session/measurements; new values arrive live on the vitals channel. A value
 // the gateway judged invalid is drawn as a grey cross and never gets a traffic-light colour.
 
-import { api, currentLang, onLang, onLive, pick } from "./bus.js";
+import { api, currentLang, isGone, onLang, onLive, pick } from "./bus.js";
 
 const TEXT = {
   nb: {
@@ -152,6 +152,7 @@ export function mountTrends(root, status) {
   };
 
   async function load() {
+    if (isGone()) return;
     const query = QUANTITIES.map((q) => `quantity=${q}`).join("&");
     try {
       const body = await api(`/api/v1/session/measurements?${query}`);

@@ -2,7 +2,7 @@
 // and traffic light; all from the gateway's own peer connection (docs/webrtc.md). The panels
 // (waves, trends, requests, gallery, notes) are modules that hear the vitals through bus.js.
 
-import { emitLang, emitLive } from "./bus.js";
+import { emitLang, emitLive, setGone } from "./bus.js";
 import { knownLanguage, DEFAULT_LANGUAGE } from "./i18n.js";
 import { mountGallery, mountNotes } from "./spec_gallery.js";
 import { mountRequests } from "./spec_requests.js";
@@ -320,6 +320,7 @@ const conversationRoot = document.getElementById("conversation");
 if (conversationRoot !== null) {
   new MutationObserver(() => {
     if (["removed", "ended"].includes(conversationRoot.dataset.state)) {
+      setGone(); // no more requests for records the gateway now refuses
       setTimeout(() => window.location.replace("/waiting/"), LEAVE_AFTER_MS);
     }
   }).observe(conversationRoot, { attributes: true, attributeFilter: ["data-state"] });

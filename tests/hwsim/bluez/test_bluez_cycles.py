@@ -99,6 +99,8 @@ async def test_100_connect_disconnect_cycles_stay_flat(sim_bluez: SimFactory) ->
         print(
             f"{name}: baseline {b}, after {CYCLES} cycles {a}, after {LINK_LOSS_CYCLES} losses {c}"
         )
-    assert after == baseline
-    assert after_loss == baseline
+    # a leak is growth; a count below the baseline is a transient the baseline caught (an fd
+    # of the first cycle still closing), seen once in CI as fds 24 -> 22
+    assert all(a <= b for a, b in zip(after, baseline, strict=True)), (after, baseline)
+    assert all(c <= b for c, b in zip(after_loss, baseline, strict=True)), (after_loss, baseline)
     assert oximeter.fault_counters.link_losses == LINK_LOSS_CYCLES
