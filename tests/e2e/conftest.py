@@ -8,7 +8,7 @@ it cleanly: exit code 0 within 10 s and nothing left in its process group.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -113,3 +113,44 @@ def kiosk_factory(browser: Browser, gateway: GatewayProcess) -> Iterator[KioskFa
 def kiosk(kiosk_factory: KioskFactory) -> Kiosk:
     """A logged-in kiosk page at 1280x800."""
     return kiosk_factory()
+
+
+@dataclass
+class Browsed:
+    """A participant's browser context with its console errors collected."""
+
+    context: BrowserContext
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    expected: tuple[str, ...] = ()  # console errors this page causes on purpose
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(x in e for x in self.expected)]
+
+
+@pytest.fixture
+def participants(browser: Browser) -> Iterator[list[Browsed]]:
+    """Participant contexts made by ``participant()``; none may log an unexpected error."""
+    made: list[Browsed] = []
+    yield made
+    for b in made:
+        b.context.close()
+    errors = [e for b in made for e in b.unexpected()]
+    assert not errors, "participant console errors:\n" + "\n".join(errors)
+
+
+def participant(
+    browser: Browser, made: list[Browsed], *, expected: tuple[str, ...] = ()
+) -> Browsed:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    b = Browsed(context, page, expected=expected)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            b.errors.append(f"console error: {message.text} ({message.location})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: b.errors.append(f"uncaught: {error}"))
+    made.append(b)
+    return b

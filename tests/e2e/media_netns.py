@@ -70,7 +70,13 @@ WS_BASELINE_JS = """(seconds) => new Promise((resolve) => {
 
 def in_netns(mode: str, seconds: float = 0.0, timeout_s: float = 240.0) -> dict[str, Any]:
     """Run this module in ``unshare -n`` (root) and return its JSON result."""
-    script = f"ip link set lo up && exec {sys.executable} -m tests.e2e.media_netns {mode} {seconds}"
+    return json_from_netns("tests.e2e.media_netns", mode, str(seconds), timeout_s=timeout_s)
+
+
+def json_from_netns(module: str, *args: str, timeout_s: float) -> dict[str, Any]:
+    """``python -m module args`` in a private network namespace with only ``lo`` (root,
+    ``unshare -n``); returns the last JSON line it printed."""
+    script = f"ip link set lo up && exec {sys.executable} -m {module} {' '.join(args)}"
     out = subprocess.run(
         ["unshare", "-n", "sh", "-c", script],
         cwd=REPO,

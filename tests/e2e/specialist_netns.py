@@ -11,8 +11,6 @@ Chromium. The simulated patient is driven over the simulator's control socket.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,57 +21,11 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 import tests.gatewayproc
 from tests.chromium import CHROMIUM
-from tests.e2e.media_netns import CAMERA, CHROMIUM_ARGS, _stop_or_dump
-from tests.gatewayproc import CAREPLAN, REPO, GatewayProcess, start_gateway, wait_for
+from tests.e2e.media_netns import CAMERA, CHROMIUM_ARGS, _stop_or_dump, json_from_netns
+from tests.e2e.rooms import full_room
+from tests.gatewayproc import GatewayProcess, start_gateway, wait_for
 
-ROOM = """\
-[gateway]
-site = "test-site"
-room = "test-room"
-state_dir = "{root}/state"
-[server]
-port = 0
-[clinical]
-careplan = "CAREPLAN"
-[[devices]]
-id = "oximeter-1"
-uri = "serial://{root}/sim/by-id/ox?codec=nonin2&baud=9600"
-label = "Pulsoksymeter"
-[[devices]]
-id = "ecg-1"
-uri = "serial://{root}/sim/by-id/ecg?codec=openbci&baud=115200&channels=I,II,V1,V2,V3,V4,V5,V6"
-label = "EKG"
-[[devices]]
-id = "spiro-1"
-uri = "serial://{root}/sim/by-id/spiro?codec=spiro&baud=115200&bypass=5"
-label = "Spirometer"
-[[devices]]
-id = "cuff-1"
-uri = "ble://C0:FF:EE:00:00:02?profile=bp"
-label = "Blodtrykksmåler"
-[sim]
-enabled = true
-dir = "{root}/sim"
-scenario = "stable-copd"
-seed = 1
-[[sim.devices]]
-id = "oximeter-1"
-kind = "nonin2-oximeter"
-link = "ox"
-[[sim.devices]]
-id = "ecg-1"
-kind = "openbci-cyton"
-link = "ecg"
-[[sim.devices]]
-id = "spiro-1"
-kind = "spiro-sfm3300"
-link = "spiro"
-options = {{ bypass_ratio = 5 }}
-[[sim.devices]]
-id = "cuff-1"
-kind = "ble-bp-cuff"
-address = "C0:FF:EE:00:00:02"
-""".replace("CAREPLAN", str(CAREPLAN))
+ROOM = full_room()
 NO_HSCROLL_JS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 MIN_SIZE_JS = """(sel) => [...document.querySelectorAll(sel)].filter((e) => e.offsetParent)
   .map((e) => { const r = e.getBoundingClientRect(); return Math.min(r.width, r.height); })"""
@@ -81,24 +33,9 @@ MIN_SIZE_JS = """(sel) => [...document.querySelectorAll(sel)].filter((e) => e.of
 
 def run_in_netns(screenshots: Path, timeout_s: float = 420.0) -> dict[str, Any]:
     """Run this module in ``unshare -n`` (root) and return its JSON result."""
-    script = (
-        "ip link set lo up && exec "
-        f"{sys.executable} -m tests.e2e.specialist_netns {screenshots.absolute()}"
+    return json_from_netns(
+        "tests.e2e.specialist_netns", str(screenshots.absolute()), timeout_s=timeout_s
     )
-    out = subprocess.run(
-        ["unshare", "-n", "sh", "-c", script],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'hardware-sim'}"},
-        check=False,
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        raise AssertionError(f"netns run failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
 def _page(browser: Browser, errors: list[str], name: str, width: int, height: int) -> Page:

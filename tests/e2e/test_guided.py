@@ -19,61 +19,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Kiosk, KioskFactory
-from tests.gatewayproc import CAREPLAN, GatewayProcess, start_gateway, wait_for
+from tests.e2e.rooms import FULL_ROOM_DEVICES, full_room
+from tests.gatewayproc import GatewayProcess, start_gateway, wait_for
 
 pytestmark = pytest.mark.e2e
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-DEVICES = ("oximeter-1", "ecg-1", "spiro-1", "cuff-1")
-ROOM = """\
-[gateway]
-site = "test-site"
-room = "guided-room"
-state_dir = "{root}/state"
-[server]
-port = 0
-[clinical]
-careplan = "CAREPLAN"
-[[devices]]
-id = "oximeter-1"
-uri = "serial://{root}/sim/by-id/ox?codec=nonin2&baud=9600"
-label = "Pulsoksymeter"
-[[devices]]
-id = "ecg-1"
-uri = "serial://{root}/sim/by-id/ecg?codec=openbci&baud=115200&channels=I,II,V1,V2,V3,V4,V5,V6"
-label = "EKG"
-[[devices]]
-id = "spiro-1"
-uri = "serial://{root}/sim/by-id/spiro?codec=spiro&baud=115200&bypass=5"
-label = "Spirometer"
-[[devices]]
-id = "cuff-1"
-uri = "ble://C0:FF:EE:00:00:02?profile=bp"
-label = "Blodtrykksmåler"
-[sim]
-enabled = true
-dir = "{root}/sim"
-scenario = "stable-copd"
-seed = 1
-[[sim.devices]]
-id = "oximeter-1"
-kind = "nonin2-oximeter"
-link = "ox"
-[[sim.devices]]
-id = "ecg-1"
-kind = "openbci-cyton"
-link = "ecg"
-[[sim.devices]]
-id = "spiro-1"
-kind = "spiro-sfm3300"
-link = "spiro"
-options = {{ bypass_ratio = 5 }}
-[[sim.devices]]
-id = "cuff-1"
-kind = "ble-bp-cuff"
-address = "C0:FF:EE:00:00:02"
-name = "SIM BPM"
-""".replace("CAREPLAN", str(CAREPLAN))
+DEVICES = FULL_ROOM_DEVICES
+ROOM = full_room("guided-room")
 
 
 @pytest.fixture(scope="module")

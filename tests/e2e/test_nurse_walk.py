@@ -17,14 +17,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.conftest import KioskFactory
-from tests.e2e.test_guided import DEVICES, ROOM
+from tests.e2e.conftest import Browsed, KioskFactory, participant
+from tests.e2e.rooms import FULL_ROOM_DEVICES, full_room
 from tests.e2e.test_session_flow import (
     STEP_MS,
-    Browsed,
     create_invite,
     open_session_screen,
-    participant,
     prepare,
     redeem,
     state_of,
@@ -37,9 +35,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[GatewayProcess]:
     """The simulated room with the BLE cuff (overrides conftest's oximeter-only room)."""
-    gw = start_gateway(config_text=ROOM)
+    gw = start_gateway(config_text=full_room("walk-room"))
     try:
-        wait_for(lambda: all(gw.device(d)["connected"] for d in DEVICES), 40.0)
+        wait_for(lambda: all(gw.device(d)["connected"] for d in FULL_ROOM_DEVICES), 40.0)
         yield gw
     finally:
         try:
@@ -48,21 +46,11 @@ def gateway() -> Iterator[GatewayProcess]:
             gw.remove()
 
 
-@pytest.fixture
-def doctors(browser: Browser) -> Iterator[list[Browsed]]:
-    made: list[Browsed] = []
-    yield made
-    for b in made:
-        b.context.close()
-    errors = [e for b in made for e in b.unexpected()]
-    assert not errors, "participant console errors:\n" + "\n".join(errors)
-
-
 def test_a_whole_consultation_across_the_screens(
     kiosk_factory: KioskFactory,
     gateway: GatewayProcess,
     browser: Browser,
-    doctors: list[Browsed],
+    participants: list[Browsed],
 ) -> None:
     kiosk = kiosk_factory(1280, 800)
     page = open_session_screen(kiosk)
@@ -73,7 +61,7 @@ def test_a_whole_consultation_across_the_screens(
 
     # the specialist redeems the link, waits, and is let in
     link = create_invite(page, "specialist", "Dr. Holm").get_by_test_id("invite-link").inner_text()
-    doctor = participant(browser, doctors)
+    doctor = participant(browser, participants)
     redeem(doctor, link)
     waiting = page.get_by_test_id("session-waiting")
     expect(waiting.locator(".session-person")).to_have_count(1, timeout=STEP_MS)

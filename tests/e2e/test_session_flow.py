@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.e2e.conftest import Kiosk, KioskFactory
+from tests.e2e.conftest import Browsed, Kiosk, KioskFactory, participant
 from tests.gatewayproc import REPO, GatewayProcess, start_gateway, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -29,47 +27,6 @@ SHOTS = REPO / "docs" / "screenshots"
 CODE = re.compile(r"^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$")
 STEP_MS = 10_000  # a poll is every 2 s; a loaded 2-core machine gets some slack
 MIN_TOUCH_PX = 48
-
-
-@dataclass
-class Browsed:
-    """A participant's browser context with its console errors collected."""
-
-    context: BrowserContext
-    page: Page
-    errors: list[str] = field(default_factory=list)
-    expected: tuple[str, ...] = ()  # console errors this page causes on purpose
-
-    def unexpected(self) -> list[str]:
-        return [e for e in self.errors if not any(x in e for x in self.expected)]
-
-
-@pytest.fixture
-def participants(browser: Browser) -> Iterator[list[Browsed]]:
-    """Participant contexts made by ``participant()``; none may log an unexpected error."""
-    made: list[Browsed] = []
-    yield made
-    for b in made:
-        b.context.close()
-    errors = [e for b in made for e in b.unexpected()]
-    assert not errors, "participant console errors:\n" + "\n".join(errors)
-
-
-def participant(
-    browser: Browser, made: list[Browsed], *, expected: tuple[str, ...] = ()
-) -> Browsed:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    b = Browsed(context, page, expected=expected)
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            b.errors.append(f"console error: {message.text} ({message.location})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: b.errors.append(f"uncaught: {error}"))
-    made.append(b)
-    return b
 
 
 def redeem(b: Browsed, link: str) -> None:
