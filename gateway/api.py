@@ -238,6 +238,7 @@ def create_app(
             )
         with ctx.hub.subscribe() as queue:
             receiver: asyncio.Future[Any] | None = None
+            getter: asyncio.Future[Any] | None = None
             try:  # the client may be gone already (it may close right after the handshake)
                 await ws.send_json({**hello_message(ctx), "sent_s": time.time()})
                 receiver = asyncio.ensure_future(ws.receive())
@@ -260,9 +261,10 @@ def create_app(
                         await ws.send_json({**msg, "sent_s": time.time()})
             except WebSocketDisconnect:
                 return
-            finally:
-                if receiver is not None:
-                    receiver.cancel()
+            finally:  # also when this handler is cancelled: no waiter outlives it
+                for pending in (receiver, getter):
+                    if pending is not None:
+                        pending.cancel()
                 if audit is not None:
                     closed = audit_entry(NURSE, "live.close", "ok", ws.url.path)
                     await asyncio.to_thread(audit.record, closed)

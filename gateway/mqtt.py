@@ -310,11 +310,13 @@ class MqttLink:
                 waiters = [asyncio.ensure_future(conn.acked.wait())]
                 if len(inflight) < self.settings.inflight:
                     waiters.append(asyncio.ensure_future(changed.wait()))
-                await asyncio.wait(
-                    waiters, timeout=IDLE_POLL_S, return_when=asyncio.FIRST_COMPLETED
-                )
-                for p in waiters:
-                    p.cancel()
+                try:
+                    await asyncio.wait(
+                        waiters, timeout=IDLE_POLL_S, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:  # also when this task is cancelled: no waiter outlives it
+                    for p in waiters:
+                        p.cancel()
             conn.acked.clear()
             acks, conn.acks = conn.acks, []
             done = []
