@@ -206,8 +206,9 @@ def _ink(page: Page, selector: str) -> float:
 
 
 def _inked(page: Page, selector: str, share: float = 0.5) -> float:
-    """Wait (≤ 10 s) until a canvas shows a trace; its ink share."""
-    wait_for(lambda: _ink(page, selector) > share, 10, 0.2)
+    """Wait (≤ 25 s: a loaded CI machine once needed more than 10 s after a lead switch) until
+    a canvas shows a trace; its ink share."""
+    wait_for(lambda: _ink(page, selector) > share, 25, 0.2)
     return _ink(page, selector)
 
 
